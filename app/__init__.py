@@ -1,0 +1,1 @@
+"""Ray-native research and training pipeline for Korean equities."""

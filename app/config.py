@@ -1,0 +1,163 @@
+"""The structured-config schema: every key the pipeline reads, with its type and default.
+
+Registered in Hydra's ConfigStore as ``schema`` and used as the first default of
+``conf/config.yaml``, so a key that does not exist or a value of the wrong type fails at
+composition time. :func:`validate` adds the checks a type cannot express (allowed values,
+date order, no secrets in config) and raises :class:`app.errors.ConfigError`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from app.contracts import FREQS, normalize_symbol
+from app.errors import ConfigError
+
+STAGES = ("collect", "features", "train", "tune", "evaluate", "report", "realtime")
+SOURCES = ("auto", "sim", "kis", "file")
+
+
+@dataclass
+class SimDataConfig:
+    """The embedded simulator started when ``data.source`` resolves to ``sim``."""
+
+    seed: int = 7
+    n_symbols: int = 30
+    start: str = "2016-01-04"
+    today: Optional[str] = None  # the simulated "today"; None = latest KRX session
+    rate_limit: Optional[float] = None  # requests/s per app key; None = KIS's real limit, 0 = none
+    signal_strength: Optional[float] = None  # None = the simulator's default
+
+
+@dataclass
+class DataConfig:
+    source: str = "auto"  # auto = kis when KIS_APP_KEY is set, else the embedded simulator
+    symbols: list[str] = field(default_factory=list)
+    universe: Optional[str] = None  # "all": every listed symbol of the source
+    limit: Optional[int] = None  # keep the first N symbols of the universe
+    start: str = "2019-01-02"
+    end: Optional[str] = None  # None = the server's latest session
+    freq: str = "D"
+    adjusted: bool = True
+    path: Optional[str] = None  # data=file: a CSV or Parquet file in long format
+    market: str = "J"  # FID_COND_MRKT_DIV_CODE: J (KRX), NX (NXT), UN (both)
+    sim: SimDataConfig = field(default_factory=SimDataConfig)
+
+
+@dataclass
+class KisConfig:
+    env: str = "real"  # real | paper: base URLs and default limits
+    base_url: Optional[str] = None  # override (a proxy); set automatically for the simulator
+    rate_limit: Optional[float] = None  # requests/s per app key; None = 18 real, 1 paper
+    rate_margin: float = 0.985  # pace at this fraction of the limit
+    timeout_s: float = 15.0
+    max_attempts: int = 6
+    concurrency: int = 16  # requests in flight per process
+
+
+@dataclass
+class RedisConfig:
+    # A password belongs in REDIS_URL (environment), never here: this file is saved with the run.
+    url: Optional[str] = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "krx"
+    hot_ttl_s: int = 86400
+
+
+@dataclass
+class StoreConfig:
+    root: str = "data"
+
+
+@dataclass
+class RayConfig:
+    address: Optional[str] = None  # None = start a local instance; "auto" = join a cluster
+    num_cpus: Optional[int] = None
+    object_store_memory_mb: int = 1024
+    include_dashboard: bool = True
+
+
+@dataclass
+class AppConfig:
+    stage: Any = "all"
+    experiment_name: str = "default"
+    seed: int = 42
+    debug: bool = False
+    run_dir: Optional[str] = None  # stage=report: an existing run folder
+    data: DataConfig = field(default_factory=DataConfig)
+    kis: KisConfig = field(default_factory=KisConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="schema", node=AppConfig)
+
+
+def stages_of(cfg: DictConfig) -> list[str]:
+    """The stages a config asks for, in pipeline order; ``all`` means every stage."""
+    raw = cfg.stage
+    names = list(raw) if isinstance(raw, (list, ListConfig)) else [raw]
+    names = [str(n).strip() for n in names]
+    if names == ["all"]:
+        return list(STAGES)
+    unknown = [n for n in names if n not in STAGES]
+    if unknown:
+        raise ConfigError(
+            f"unknown stage {', '.join(unknown)}",
+            f"use stage=<one of {', '.join(STAGES)}, all> or a list like stage=[collect,features]",
+        )
+    return [s for s in STAGES if s in names]
+
+
+def parse_date(value: str, key: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not a date", f"write {key}=YYYY-MM-DD") from None
+
+
+def validate(cfg: DictConfig) -> None:
+    """Checks the schema cannot express; raises ConfigError with the key and the fix."""
+    stages_of(cfg)
+    data = cfg.data
+    if data.source not in SOURCES:
+        raise ConfigError(f"data.source={data.source!r} is unknown", f"use one of {', '.join(SOURCES)}")
+    if data.freq not in FREQS:
+        raise ConfigError(f"data.freq={data.freq!r} is unknown", f"use one of {', '.join(FREQS)}")
+    start = parse_date(data.start, "data.start")
+    if data.end is not None and parse_date(data.end, "data.end") < start:
+        raise ConfigError(
+            f"data.start={data.start} is after data.end={data.end}", "give a start on or before the end"
+        )
+    for code in data.symbols:
+        try:
+            normalize_symbol(code)
+        except ValueError as exc:
+            raise ConfigError(f"data.symbols: {exc}", "write codes like data.symbols=[005930,000660]") from None
+    if data.source == "file" and not data.path:
+        raise ConfigError("data=file needs data.path", "add data.path=/abs/path/to/bars.parquet (or .csv)")
+    if cfg.kis.env not in ("real", "paper"):
+        raise ConfigError(f"kis.env={cfg.kis.env!r} is unknown", "use kis.env=real or kis.env=paper")
+    if cfg.redis.url and urlsplit(cfg.redis.url).password:
+        raise ConfigError(
+            "redis.url carries a password, which would be saved with the run",
+            "put the URL with its password in the REDIS_URL environment variable",
+        )
+
+
+def symbols_of(cfg: DictConfig) -> list[str]:
+    """``data.symbols`` as 6-digit strings, de-duplicated in order."""
+    seen: dict[str, None] = {}
+    for code in cfg.data.symbols:
+        seen.setdefault(normalize_symbol(code), None)
+    return list(seen)
+
+
+def to_container(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

@@ -1,0 +1,61 @@
+"""Data contracts shared by every stage (see DESIGN.md, "Contracts").
+
+Kept free of project imports so the simulator, the KIS client and the data layer can all use
+the same schema without importing each other.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+
+KST = ZoneInfo("Asia/Seoul")
+KST_NAME = "Asia/Seoul"
+
+#: Bars: one row per (symbol, ts); date bars are stamped 15:30 KST of their day.
+BARS_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("s", tz=KST_NAME), nullable=False),
+        pa.field("open", pa.float64(), nullable=False),
+        pa.field("high", pa.float64(), nullable=False),
+        pa.field("low", pa.float64(), nullable=False),
+        pa.field("close", pa.float64(), nullable=False),
+        pa.field("volume", pa.int64(), nullable=False),
+        pa.field("value", pa.int64(), nullable=False),
+        pa.field("adjusted", pa.bool_(), nullable=False),
+    ]
+)
+BAR_COLUMNS = tuple(BARS_SCHEMA.names)
+
+#: Frequencies a Bars table can have; the store partitions by these names.
+FREQS = ("D", "W", "M", "Y", "1m")
+
+#: Close of the KRX regular session: the timestamp of a date bar.
+DAILY_BAR_TIME = dt.time(15, 30)
+
+
+def daily_ts(day: dt.date) -> dt.datetime:
+    """The contract timestamp of a date bar (15:30 KST of that day)."""
+    return dt.datetime.combine(day, DAILY_BAR_TIME, tzinfo=KST)
+
+
+def minute_ts(day: dt.date, hhmmss: str) -> dt.datetime:
+    """The contract timestamp of a minute bar labelled ``HHMMSS`` on ``day``."""
+    t = dt.time(int(hhmmss[0:2]), int(hhmmss[2:4]), int(hhmmss[4:6]))
+    return dt.datetime.combine(day, t, tzinfo=KST)
+
+
+def normalize_symbol(code: object) -> str:
+    """A KRX stock code as a 6-digit string; Hydra turns ``005930`` into the int 5930."""
+    text = str(code).strip()
+    if text.isdigit() and len(text) <= 6:
+        return text.zfill(6)
+    if len(text) == 6 and text.isalnum():
+        return text.upper()
+    raise ValueError(f"{code!r} is not a 6-character KRX stock code")
+
+
+def empty_bars() -> pa.Table:
+    return BARS_SCHEMA.empty_table()

@@ -1,0 +1,1 @@
+"""Sources, collection, the Parquet store, features, labels, windows and splits."""

@@ -1,0 +1,191 @@
+"""The Parquet store of Bars: one file per (freq, symbol), written atomically, plus a manifest.
+
+Layout under ``root``::
+
+    bars/freq=<freq>/symbol=<code>/part-0.parquet   # Bars contract, sorted by ts, unique ts
+    manifest/freq=<freq>/<code>.json                 # first/last ts, rows, source, collected_at
+
+One file per partition keeps a symbol's rows together (features never mix symbols) and makes
+every update a whole-file replace: the new file is written under a temporary name and renamed
+over the old one, so a crash leaves the old or the new partition, never a torn one. The Parquet
+files are the source of truth; a manifest entry is written after its partition and can always be
+rebuilt from it (:meth:`BarStore.rebuild_manifest`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from app.contracts import BARS_SCHEMA, FREQS, KST
+from app.errors import DataError
+
+PART_NAME = "part-0.parquet"
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    symbol: str
+    freq: str
+    first_ts: str
+    last_ts: str
+    rows: int
+    source: str
+    collected_at: str
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    """Write through ``write(tmp_path)`` then rename over ``path`` (same directory, so atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """Bars columns in contract order and types, sorted by ts, unique on ts (last wins)."""
+    table = table.select(list(BARS_SCHEMA.names)).cast(BARS_SCHEMA)
+    if table.num_rows == 0:
+        return table
+    table = table.sort_by([("symbol", "ascending"), ("ts", "ascending")])
+    keys = pc.binary_join_element_wise(
+        table["symbol"], pc.cast(pc.cast(table["ts"], pa.int64()), pa.string()), "|"
+    )
+    # Keep the last occurrence of each (symbol, ts): later rows are fresher data.
+    idx = pa.array(range(table.num_rows))
+    last = pa.table({"k": keys, "i": idx}).group_by("k", use_threads=False).aggregate([("i", "max")])
+    keep = pc.sort_indices(last["i_max"])
+    return table.take(pc.take(last["i_max"], keep))
+
+
+class BarStore:
+    """Reads and writes Bars partitions and their manifest under one root."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).resolve()
+
+    def partition(self, freq: str, symbol: str) -> Path:
+        if freq not in FREQS:
+            raise DataError(f"unknown frequency {freq!r}", f"use one of {', '.join(FREQS)}")
+        return self.root / "bars" / f"freq={freq}" / f"symbol={symbol}" / PART_NAME
+
+    def freq_dir(self, freq: str) -> Path:
+        return self.root / "bars" / f"freq={freq}"
+
+    def _manifest_path(self, freq: str, symbol: str) -> Path:
+        return self.root / "manifest" / f"freq={freq}" / f"{symbol}.json"
+
+    def symbols(self, freq: str) -> list[str]:
+        base = self.freq_dir(freq)
+        if not base.exists():
+            return []
+        return sorted(
+            p.name.split("=", 1)[1] for p in base.iterdir() if p.name.startswith("symbol=") and (p / PART_NAME).exists()
+        )
+
+    def read(self, freq: str, symbol: str) -> pa.Table:
+        path = self.partition(freq, symbol)
+        if not path.exists():
+            return BARS_SCHEMA.empty_table()
+        return pq.read_table(path, schema=BARS_SCHEMA)
+
+    def read_all(self, freq: str, symbols: list[str] | None = None) -> pa.Table:
+        wanted = symbols if symbols is not None else self.symbols(freq)
+        tables = [self.read(freq, s) for s in wanted]
+        return pa.concat_tables(tables) if tables else BARS_SCHEMA.empty_table()
+
+    def ts_range(self, freq: str, symbol: str) -> tuple[dt.datetime, dt.datetime] | None:
+        """First and last ts of a partition from the Parquet footer, without reading the rows."""
+        path = self.partition(freq, symbol)
+        if not path.exists():
+            return None
+        meta = pq.ParquetFile(path).metadata
+        if meta.num_rows == 0:
+            return None
+        col = meta.schema.to_arrow_schema().get_field_index("ts")
+        lows, highs = [], []
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(col).statistics
+            if stats is None or not stats.has_min_max:
+                table = self.read(freq, symbol)
+                return table["ts"][0].as_py(), table["ts"][-1].as_py()
+            lows.append(stats.min)
+            highs.append(stats.max)
+        return _as_kst(min(lows)), _as_kst(max(highs))
+
+    def write(self, freq: str, symbol: str, table: pa.Table, source: str) -> ManifestEntry:
+        """Replace a partition with ``table`` (conformed) atomically, then its manifest entry."""
+        table = conform(table)
+        if table.num_rows and set(table["symbol"].to_pylist()) != {symbol}:
+            raise DataError(f"partition {symbol} was given rows of other symbols", "write one symbol per call")
+        path = self.partition(freq, symbol)
+        _atomic_write_bytes(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        entry = ManifestEntry(
+            symbol=symbol,
+            freq=freq,
+            first_ts=table["ts"][0].as_py().isoformat() if table.num_rows else "",
+            last_ts=table["ts"][-1].as_py().isoformat() if table.num_rows else "",
+            rows=table.num_rows,
+            source=source,
+            collected_at=dt.datetime.now(KST).isoformat(timespec="seconds"),
+        )
+        self._write_manifest(entry)
+        return entry
+
+    def merge(self, freq: str, symbol: str, new: pa.Table, source: str) -> ManifestEntry:
+        """Add ``new`` rows to a partition; rows already stored at the same ts are replaced."""
+        old = self.read(freq, symbol)
+        return self.write(freq, symbol, pa.concat_tables([old, conform(new)]), source)
+
+    def _write_manifest(self, entry: ManifestEntry) -> None:
+        text = json.dumps(asdict(entry), indent=1)
+        _atomic_write_bytes(self._manifest_path(entry.freq, entry.symbol), lambda tmp: Path(tmp).write_text(text))
+
+    def manifest(self, freq: str) -> dict[str, ManifestEntry]:
+        base = self.root / "manifest" / f"freq={freq}"
+        out: dict[str, ManifestEntry] = {}
+        if base.exists():
+            for path in sorted(base.glob("*.json")):
+                entry = ManifestEntry(**json.loads(path.read_text()))
+                out[entry.symbol] = entry
+        return out
+
+    def rebuild_manifest(self, freq: str, source: str = "unknown") -> dict[str, ManifestEntry]:
+        """Re-derive manifest entries from the Parquet files (after a crash between the two writes)."""
+        known = self.manifest(freq)
+        for symbol in self.symbols(freq):
+            table = self.read(freq, symbol)
+            prev = known.get(symbol)
+            entry = ManifestEntry(
+                symbol=symbol,
+                freq=freq,
+                first_ts=table["ts"][0].as_py().isoformat() if table.num_rows else "",
+                last_ts=table["ts"][-1].as_py().isoformat() if table.num_rows else "",
+                rows=table.num_rows,
+                source=prev.source if prev else source,
+                collected_at=prev.collected_at if prev else dt.datetime.now(KST).isoformat(timespec="seconds"),
+            )
+            if entry != prev:
+                self._write_manifest(entry)
+            known[symbol] = entry
+        return known
+
+
+def _as_kst(value) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(KST) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc).astimezone(KST)
+    return dt.datetime.fromtimestamp(int(value), tz=KST)

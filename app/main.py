@@ -1,0 +1,85 @@
+"""Hydra entry point: ``python -m app.main [overrides]`` composes the config and runs its stages.
+
+The config is composed once up front with Hydra's compose API so that a bad key, a wrong type or
+an impossible value fails with one clear line before anything is written; then Hydra's own
+``main`` runs the stages with its run folder under ``experiments/``.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from app import config as schema
+from app.errors import AppError, ConfigError
+from app.stages import run_stages
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+log = logging.getLogger("app")
+
+schema.register()
+
+
+def precheck(overrides: list[str]) -> None:
+    """Compose and validate without side effects; exit 2 with one line on a config error."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+            cfg = compose(config_name="config", overrides=overrides)
+        schema.validate(cfg)
+    except AppError as exc:
+        fail(exc)
+    except Exception as exc:  # Hydra/OmegaConf composition and validation errors
+        fail(ConfigError(_first_line(exc), "check the key names and types in conf/ or run with --help"))
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _first_line(exc: BaseException) -> str:
+    """One line from Hydra/OmegaConf's multi-line errors: the sentence, its cause, the options."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 3:
+        lines = [ln.strip() for ln in str(seen).splitlines() if ln.strip()]
+        if lines and lines[0] not in parts:
+            parts.append(lines[0].rstrip("."))
+        if "Available options" in str(seen):
+            idx = lines.index(next(ln for ln in lines if ln.startswith("Available")))
+            opts = [ln for ln in lines[idx + 1 :] if not ln.startswith(("provider=", "Config search path"))]
+            parts.append("available: " + ", ".join(opts))
+        seen = seen.__cause__
+    return "; ".join(parts) or repr(exc)
+
+
+def fail(exc: AppError, code: int = 2) -> None:
+    print(f"error: {exc.one_line()}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
+def hydra_main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
+    try:
+        run_stages(cfg, run_dir)
+    except AppError as exc:
+        log.error("%s", exc.one_line())
+        if cfg.debug:
+            raise
+        fail(exc, code=1)
+
+
+def main() -> None:
+    overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") for a in sys.argv[1:]):
+        precheck(overrides)
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()
