@@ -17,6 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from app.contracts import FREQS, normalize_symbol
 from app.errors import ConfigError
+from app.sim.config import FaultConfig  # one definition of the simulator's injectable faults
 
 STAGES = ("collect", "features", "train", "tune", "evaluate", "report", "realtime")
 SOURCES = ("auto", "sim", "kis", "file")
@@ -32,6 +33,7 @@ class SimDataConfig:
     today: Optional[str] = None  # the simulated "today"; None = latest KRX session
     rate_limit: Optional[float] = None  # requests/s per app key; None = KIS's real limit, 0 = none
     signal_strength: Optional[float] = None  # None = the simulator's default
+    faults: FaultConfig = field(default_factory=FaultConfig)  # all off by default
 
 
 @dataclass
@@ -45,19 +47,33 @@ class DataConfig:
     freq: str = "D"
     adjusted: bool = True
     path: Optional[str] = None  # data=file: a CSV or Parquet file in long format
+    master_dir: Optional[str] = None  # local copies of kospi_code.mst.zip / kosdaq_code.mst.zip
     market: str = "J"  # FID_COND_MRKT_DIV_CODE: J (KRX), NX (NXT), UN (both)
     sim: SimDataConfig = field(default_factory=SimDataConfig)
 
 
 @dataclass
 class KisConfig:
+    """Maps one-to-one onto :class:`app.kis.settings.KisSettings` (minus Redis and market)."""
+
     env: str = "real"  # real | paper: base URLs and default limits
     base_url: Optional[str] = None  # override (a proxy); set automatically for the simulator
     rate_limit: Optional[float] = None  # requests/s per app key; None = 18 real, 1 paper
-    rate_margin: float = 0.985  # pace at this fraction of the limit
-    timeout_s: float = 15.0
-    max_attempts: int = 6
-    concurrency: int = 16  # requests in flight per process
+    rate_margin: float = 0.025  # pace this fraction under the limit
+    timeout_s: float = 10.0
+    retry_attempts: int = 5
+    retry_base_s: float = 0.1
+    retry_cap_s: float = 5.0
+    max_connections: int = 32  # requests in flight per process
+    token_refresh_before_s: float = 600.0
+    custtype: str = "P"
+
+
+@dataclass
+class CollectConfig:
+    workers: int = 2  # Ray Data actors sharing one rate limit; 0 = one process, no Ray
+    actor_cpus: float = 0.25  # I/O-bound: small, so Ray Data's own tasks always find a CPU
+    batch_size: int = 8  # symbols per actor call (progress granularity)
 
 
 @dataclass
@@ -92,6 +108,7 @@ class AppConfig:
     kis: KisConfig = field(default_factory=KisConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
     ray: RayConfig = field(default_factory=RayConfig)
 
 

@@ -92,3 +92,16 @@ def redis_prefix():
             client.delete(*keys)
     except redis.RedisError:
         pass
+
+
+def compose_config(*overrides: str):
+    """The pipeline's config as ``python -m app.main <overrides>`` would compose and validate it."""
+    from hydra import compose, initialize_config_dir
+
+    from app import config as schema
+
+    schema.register()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    schema.validate(cfg)
+    return cfg

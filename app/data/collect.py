@@ -1,0 +1,219 @@
+"""Stage ``collect``: bars of every symbol into the Parquet store, in parallel with Ray Data.
+
+The symbol list becomes a Ray Dataset; a pool of callable-class actors (``ActorPoolStrategy``)
+each hold one KIS client (one aiohttp session) and fetch a batch of symbols concurrently, writing
+each symbol's partition themselves. All actors pace through ONE per-app-key limiter in Redis, so
+together they stay under KIS's limit. ``collect.workers=0`` runs the same per-symbol code in this
+process without Ray. A run writes ``data_manifest.json`` into its run folder.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from app.config import parse_date
+from app.data.collect_symbol import CollectSpec, SymbolOutcome, collect_symbol
+from app.data.collect_stats import CollectTally
+from app.data.file_source import load_file
+from app.data.hot_cache import HotCache
+from app.data.sources import ApiSource, open_source, resolve_source
+from app.data.store import BarStore
+from app.data.universe import resolve_symbols
+from app.errors import DataError
+from app.kis.credentials import Credentials
+from app.kis.redis_conn import ENV_REDIS_URL
+from app.kis.settings import KisSettings
+from app.progress import ProgressLine
+
+log = logging.getLogger(__name__)
+
+
+def redis_url_of(cfg: DictConfig) -> str:
+    """REDIS_URL (may carry a password) wins over ``redis.url``; "" means no Redis."""
+    return os.environ.get(ENV_REDIS_URL) or cfg.redis.url or ""
+
+
+def reachable_redis(url: str) -> str:
+    """``url`` if a Redis answers there, else "" after one warning (file tokens, local pacing)."""
+    if not url:
+        return ""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+        return url
+    except (redis.RedisError, OSError) as exc:
+        log.warning(
+            "Redis unreachable (%s): tokens go to the file store and pacing is per process; "
+            "start Redis or set REDIS_URL to share them", type(exc).__name__)
+        return ""
+
+
+def kis_settings(cfg: DictConfig, api: ApiSource, redis_url: str) -> KisSettings:
+    k = cfg.kis
+    rate = api.rate_limit if api.name == "sim" and k.rate_limit is None else k.rate_limit
+    return KisSettings(
+        env=k.env, base_url=api.base_url or k.base_url, rate_limit=rate, rate_margin=k.rate_margin,
+        redis_url=redis_url, key_prefix=f"{cfg.redis.key_prefix}:kis:", timeout_s=k.timeout_s,
+        retry_attempts=k.retry_attempts, retry_base_s=k.retry_base_s, retry_cap_s=k.retry_cap_s,
+        max_connections=k.max_connections, token_refresh_before_s=k.token_refresh_before_s,
+        market=cfg.data.market, custtype=k.custtype,
+    )
+
+
+class CollectorActor:
+    """One KIS client per actor, reused across batches; a batch's symbols are fetched concurrently."""
+
+    def __init__(self, spec: CollectSpec, settings: KisSettings, credentials: Credentials | None,
+                 hot: tuple[str, str, int] | None) -> None:
+        from app.kis.client import KisClient
+
+        self.loop = asyncio.new_event_loop()
+        self.spec, self.store = spec, BarStore(spec.store_root)
+        self.client = KisClient(settings, credentials)
+        self.hot = HotCache(*hot) if hot else None
+
+    def __call__(self, batch: dict) -> dict:
+        outcomes, stats = self.loop.run_until_complete(self._run(list(batch["symbol"])))
+        rows = [o.as_row() for o in outcomes]
+        cols = {k: [r[k] for r in rows] for k in rows[0]}
+        cols.update({k: [v if i == 0 else 0 for i in range(len(rows))] for k, v in stats.items()})
+        return cols
+
+    async def _run(self, symbols: list[str]) -> tuple[list[SymbolOutcome], dict[str, int]]:
+        before = self.client.stats()
+        outcomes = await self.client.map_symbols(lambda s: collect_symbol(self.client, self.store, s, self.spec), symbols)
+        if self.hot:
+            for o in outcomes:
+                if o.status != "failed":
+                    self.hot.put_latest(self.spec.freq, o.symbol, self.store.read(self.spec.freq, o.symbol))
+        after = self.client.stats()
+        return outcomes, {f"api_{k}": after[k] - before.get(k, 0) for k in after}
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.close())
+
+
+def _batches(symbols: list[str], size: int) -> Iterator[dict]:
+    for i in range(0, len(symbols), size):
+        yield {"symbol": symbols[i : i + size]}
+
+
+def _collect_local(symbols: list[str], spec, settings, credentials, hot, batch_size: int) -> Iterator[dict]:
+    """The same actor code, in this process: for ``collect.workers=0`` and tiny runs."""
+    actor = CollectorActor(spec, settings, credentials, hot)
+    try:
+        for batch in _batches(symbols, batch_size):
+            yield actor(batch)
+    finally:
+        actor.close()
+
+
+def _collect_ray(cfg: DictConfig, symbols: list[str], spec, settings, credentials, hot) -> Iterator[dict]:
+    import ray
+
+    from app.ray_runtime import init_ray
+
+    init_ray(cfg.ray)
+    c = cfg.collect
+    workers = max(1, min(int(c.workers), -(-len(symbols) // int(c.batch_size))))
+    ds = ray.data.from_items([{"symbol": s} for s in symbols], override_num_blocks=max(1, len(symbols) // c.batch_size))
+    ds = ds.map_batches(
+        CollectorActor,
+        fn_constructor_kwargs={"spec": spec, "settings": settings, "credentials": credentials, "hot": hot},
+        batch_size=int(c.batch_size),
+        batch_format="default",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=float(c.actor_cpus),
+    )
+    yield from ds.iter_batches(batch_size=None, batch_format="default")
+
+
+def _spec(cfg: DictConfig, source: str, store_root: Path) -> CollectSpec:
+    d = cfg.data
+    return CollectSpec(freq=d.freq, start=parse_date(d.start, "data.start"),
+                       end=parse_date(d.end, "data.end") if d.end else None,
+                       adjusted=bool(d.adjusted), source=source, store_root=str(store_root))
+
+
+def _store_root(cfg: DictConfig) -> Path:
+    return Path(cfg.store.root).expanduser().resolve()
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """Collect every requested symbol; returns (and saves) the run's data manifest."""
+    source = resolve_source(cfg)
+    root = _store_root(cfg)
+    if source == "file":
+        return _run_file(cfg, run_dir, root)
+    with open_source(cfg, source) as api:
+        symbols = resolve_symbols(cfg, api.master_host)
+        redis_url = reachable_redis(redis_url_of(cfg))
+        settings = kis_settings(cfg, api, redis_url)
+        spec = _spec(cfg, api.name, root)
+        hot = (redis_url, cfg.redis.key_prefix, int(cfg.redis.hot_ttl_s)) if redis_url else None
+        if not redis_url:
+            log.warning("no Redis: the hot cache of latest bars is off")
+        tally = CollectTally(len(symbols), settings.limit)
+        log.info("collecting %d symbol(s), freq %s, %s..%s into %s", len(symbols), spec.freq, spec.start,
+                 spec.end or "latest", root)
+        if cfg.collect.workers and len(symbols) > 1:
+            batches = _collect_ray(cfg, symbols, spec, settings, api.credentials, hot)
+        else:
+            batches = _collect_local(symbols, spec, settings, api.credentials, hot, int(cfg.collect.batch_size))
+        progress = ProgressLine(tally.line)
+        for batch in batches:
+            tally.add(batch)
+            progress.update()
+        progress.close()
+        manifest = tally.manifest(spec, BarStore(root), api)
+    return _finish(manifest, run_dir)
+
+
+def _finish(manifest: dict, run_dir: Path) -> dict:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "data_manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    totals = manifest["totals"]
+    log.info("collected: %s", CollectTally.summary(totals))
+    for symbol, reason in manifest["failed"].items():
+        log.error("failed %s: %s", symbol, reason)
+    if totals["symbols_ok"] == 0:
+        raise DataError(f"no symbol could be collected ({len(manifest['failed'])} failed)",
+                        "see the reasons above and in data_manifest.json")
+    return manifest
+
+
+def _run_file(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
+    """``data=file``: validate a user's file and store it under the same contract."""
+    started = time.perf_counter()
+    loaded = load_file(Path(cfg.data.path).expanduser())
+    store = BarStore(root)
+    name = f"file:{Path(cfg.data.path).name}"
+    table = loaded.bars
+    symbols = sorted(set(table["symbol"].to_pylist()))
+    import pyarrow.compute as pc
+
+    for symbol in symbols:
+        store.merge(cfg.data.freq, symbol, table.filter(pc.equal(table["symbol"], symbol)), name)
+    if len(loaded.rejected):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        loaded.rejected.to_csv(run_dir / "rejected_rows.csv", index=False)
+    seconds = time.perf_counter() - started
+    manifest = {
+        "source": name, "freq": cfg.data.freq, "store_root": str(root),
+        "symbols": {s: asdict(e) for s, e in store.manifest(cfg.data.freq).items() if s in symbols},
+        "failed": {}, "rejected_rows": loaded.counts,
+        "totals": {"symbols": len(symbols), "symbols_ok": len(symbols), "bars_fetched": table.num_rows,
+                   "rows_added": table.num_rows, "seconds": round(seconds, 3),
+                   "bars_per_s": round(table.num_rows / max(seconds, 1e-9), 1)},
+    }
+    return _finish(manifest, run_dir)

@@ -1,0 +1,77 @@
+"""Where bars come from: the real KIS API, or the embedded simulator started for this run.
+
+Both are reached over HTTP by the same client; the only differences are the base URL and where
+the credentials come from (the environment for KIS, a throwaway pair for the simulator).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+from app.kis.credentials import ENV_APP_KEY, ENV_APP_SECRET, Credentials
+from app.kis.master import MASTER_HOST
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiSource:
+    name: str  # sim | kis
+    base_url: str | None  # None = the KIS host of kis.env
+    credentials: Credentials | None  # None = read from the environment (real KIS)
+    master_host: str  # where data.universe=all downloads the master files
+    rate_limit: float | None  # the limit the server enforces, when known
+    handle: object | None = None  # the simulator's handle, for stats
+
+
+def resolve_source(cfg: DictConfig) -> str:
+    """``auto`` means real KIS when credentials are in the environment, else the simulator."""
+    source = cfg.data.source
+    if source == "auto":
+        source = "kis" if os.environ.get(ENV_APP_KEY) and os.environ.get(ENV_APP_SECRET) else "sim"
+        log.info("data source: %s (%s)", source, "KIS credentials found" if source == "kis" else "no KIS credentials")
+    return source
+
+
+def sim_config(cfg: DictConfig, credentials: Credentials):
+    """The embedded simulator's config, from ``data.sim``."""
+    from app.sim.config import FaultConfig, MarketConfig, SimConfig
+
+    sim = cfg.data.sim
+    market = MarketConfig(seed=sim.seed, n_symbols=sim.n_symbols, start=sim.start, today=sim.today)
+    if sim.signal_strength is not None:
+        market.signal_strength = float(sim.signal_strength)
+    return SimConfig(
+        env=cfg.kis.env,
+        rest_rate_limit=sim.rate_limit,
+        token_lifetime_s=6 * 3600.0,
+        app_keys={credentials.app_key: credentials.app_secret},
+        market=market,
+        faults=FaultConfig(**OmegaConf.to_container(sim.faults)),
+    )
+
+
+@contextlib.contextmanager
+def open_source(cfg: DictConfig, source: str) -> Iterator[ApiSource]:
+    """Yield the API to collect from; the simulator, if started here, stops on exit."""
+    if source == "kis":
+        Credentials.from_env()  # fail early, in one line, when they are missing
+        yield ApiSource("kis", cfg.kis.base_url, None, MASTER_HOST, None)
+        return
+    from app.sim.server import start_sim_process
+
+    credentials = Credentials(secrets.token_hex(18), secrets.token_urlsafe(135)[:180])
+    sim_cfg = sim_config(cfg, credentials)
+    handle = start_sim_process(sim_cfg)
+    log.info("embedded KIS simulator at %s (%d symbols, %s req/s)", handle.base_url, sim_cfg.market.n_symbols,
+             sim_cfg.effective_rate_limit() or "unlimited")
+    try:
+        yield ApiSource("sim", handle.base_url, credentials, handle.base_url, sim_cfg.effective_rate_limit(), handle)
+    finally:
+        handle.stop()

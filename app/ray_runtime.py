@@ -1,0 +1,28 @@
+"""One ``ray.init`` per process, from config: a local instance sized to the machine, or a cluster."""
+from __future__ import annotations
+
+import logging
+import os
+
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def init_ray(ray_cfg: DictConfig) -> None:
+    """Start or join Ray once; later calls are no-ops so every stage can ask for it."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs: dict = {"include_dashboard": bool(ray_cfg.include_dashboard), "log_to_driver": True}
+    address = ray_cfg.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        kwargs["address"] = address  # a cluster owns its resources: sizing flags would be refused
+    else:
+        if ray_cfg.num_cpus:
+            kwargs["num_cpus"] = int(ray_cfg.num_cpus)
+        kwargs["object_store_memory"] = int(ray_cfg.object_store_memory_mb) * 1024**2
+    ctx = ray.init(**kwargs)
+    url = getattr(ctx, "dashboard_url", None)
+    log.info("Ray %s: %s", "joined" if address else "started", f"dashboard http://{url}" if url else "no dashboard")
