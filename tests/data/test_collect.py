@@ -107,3 +107,33 @@ def test_file_source_stage(tmp_path: Path):
     assert manifest["rejected_rows"] == {"high below open/close": 1}
     assert BarStore(tmp_path / "store").symbols("D") == ["005930"]
     assert (tmp_path / "run" / "rejected_rows.csv").exists()
+
+
+def test_runs_without_redis_with_a_warning_and_fills_the_hot_cache_with_it(tmp_path: Path, caplog, redis_prefix):
+    from app.data.hot_cache import HotCache
+    from tests.conftest import free_port
+
+    sym = market().symbols[0]
+    base = [o for o in overrides(tmp_path / "store") if not o.startswith("redis.url")]
+    dead = compose_config(*base, f"data.symbols=[{sym}]", "collect.workers=0", "data.start=2024-05-02",
+                          f"redis.url=redis://127.0.0.1:{free_port()}/0")
+    with caplog.at_level("WARNING"):
+        assert run(dead, tmp_path / "run1")["totals"]["symbols_ok"] == 1
+    assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
+    # With Redis, the newest bar lands in the hot cache for other processes to read.
+    live = compose_config(*base, f"data.symbols=[{sym}]", "collect.workers=0", "data.start=2024-05-02",
+                          "redis.url=redis://127.0.0.1:6379/0", f"redis.key_prefix={redis_prefix}")
+    run(live, tmp_path / "run2")
+    latest = HotCache("redis://127.0.0.1:6379/0", redis_prefix, 60).get_latest("D", sym)
+    stored = BarStore(tmp_path / "store").read("D", sym)
+    last = stored.slice(stored.num_rows - 1).to_pylist()[0]
+    assert latest["ts"] == last["ts"].isoformat() and latest["close"] == last["close"]
+
+
+def test_universe_all_comes_from_the_master_files_with_a_limit(tmp_path: Path):
+    cfg = compose_config(*overrides(tmp_path / "store", "data.universe=all", "data.limit=3", "collect.workers=0",
+                                    "data.start=2024-06-03"))
+    manifest = run(cfg, tmp_path / "run")
+    listed = sorted(market().symbols)
+    assert sorted(manifest["symbols"]) == listed[:3]
+    assert BarStore(tmp_path / "store").symbols("D") == listed[:3]

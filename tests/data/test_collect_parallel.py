@@ -40,7 +40,7 @@ def test_four_actors_share_one_rate_limit(ray_session, tmp_path: Path, redis_pre
     cfg = compose_config(*[o for o in overrides(tmp_path / "store") if not o.startswith(("redis.url", "data.sim.rate"))],
                          f"data.symbols=[{','.join(syms)}]", "data.start=2022-01-03", "data.end=2024-06-28",
                          f"data.sim.rate_limit={limit}", "collect.workers=4", "collect.batch_size=3",
-                         f"redis.key_prefix={redis_prefix}")
+                         f"redis.key_prefix={redis_prefix}", "kis.rate_margin=0.05")
     manifest = run(cfg, tmp_path / "run")
     stats = manifest["server_stats"]
     assert manifest["failed"] == {}
