@@ -3,7 +3,7 @@
 The simulator enforces the limit over any sliding second at arrival; the figure that matters is
 requests/s over the collection's wall time against the limit, with zero EGW00201 rejections.
 
-    .venv/bin/python bench/collect_rate_limit.py --limit 18 --actors 4
+    .venv/bin/python -m bench.collect_rate_limit --limit 18 --actors 4
 """
 from __future__ import annotations
 

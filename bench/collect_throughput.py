@@ -3,7 +3,7 @@
 All three fetch the same daily bars from one unthrottled simulator (its own process) and write
 the same Parquet store layout, in one run, so their ratio is meaningful on a noisy machine.
 
-    .venv/bin/python bench/collect_throughput.py --symbols 400 --start 2016-01-04 --today 2026-02-27
+    .venv/bin/python -m bench.collect_throughput --symbols 400 --start 2016-01-04 --today 2026-02-27
 """
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints JSON with its own baseline measured in the same run."""
