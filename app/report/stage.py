@@ -1,0 +1,35 @@
+"""The ``report`` stage, and the small record of stage timings the report reads."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from app.evaluate.stage import lookup
+from app.report.build import ReportConfig, build_report
+from app.report.sources import TIMINGS_FILE
+
+
+def record_stage(run_dir: str | Path, stage: str, wall_s: float, **counts: Any) -> None:
+    """Merge one stage's figures (``bars=``, ``rows=``, ``samples=``, ``requests=``, ``rate_limit=``) into stage_timings.json."""
+    path = Path(run_dir) / TIMINGS_FILE
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[stage] = {"wall_s": float(wall_s), **{k: v for k, v in counts.items() if v is not None}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def report_config(cfg: Any) -> ReportConfig:
+    node = lookup(cfg, "report", {})
+    known = set(ReportConfig.__dataclass_fields__)
+    return ReportConfig(**{k: v for k, v in dict(node).items() if k in known}) if isinstance(node, Mapping) else ReportConfig()
+
+
+def run(cfg: Any, run_dir: Path) -> dict:
+    """Pipeline entry ``(cfg, run_dir)``. With ``run_dir=<folder>`` set in the config, rebuilds that run's
+    report from its own files (and its own saved config); otherwise reports the current run."""
+    other = lookup(cfg, "run_dir")
+    if other:
+        return build_report(Path(str(other)).expanduser(), report_cfg=report_config(cfg))
+    return build_report(run_dir, config=cfg, report_cfg=report_config(cfg))

@@ -1,0 +1,88 @@
+"""``summary.md``: the key table (model vs baselines vs oracle), stage figures and the plots."""
+from __future__ import annotations
+
+from typing import Any
+
+#: (column title, path into a model entry, format)
+FORECASTER_COLUMNS = (
+    ("IC", ("forecast", "ic"), "{:.4f}"),
+    ("rank IC", ("forecast", "rank_ic"), "{:.4f}"),
+    ("ICIR", ("forecast", "icir"), "{:.2f}"),
+    ("dir. acc.", ("forecast", "dir_acc"), "{:.1%}"),
+    ("MSE", ("forecast", "mse"), "{:.3g}"),
+    ("top-k ann. return", ("backtest", "top_k", "annualised_return"), "{:.1%}"),
+    ("top-k Sharpe", ("backtest", "top_k", "sharpe"), "{:.2f}"),
+    ("top-k IR", ("backtest", "top_k", "information_ratio"), "{:.2f}"),
+    ("top-k max DD", ("backtest", "top_k", "max_drawdown"), "{:.1%}"),
+    ("top-k turnover", ("backtest", "top_k", "avg_turnover"), "{:.2f}"),
+    ("top-k cost drag/yr", ("backtest", "top_k", "cost_drag_annual"), "{:.1%}"),
+    ("L/S Sharpe", ("backtest", "long_short", "sharpe"), "{:.2f}"),
+)
+
+
+def dig(doc: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def fmt(value: Any, spec: str) -> str:
+    if value is None:
+        return "n/a"
+    try:
+        return spec.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def _forecasters(evaluation: dict) -> list[str]:
+    rows = []
+    for name, entry in evaluation["models"].items():
+        rows.append([f"**{name}**" if name == "model" else name] + [fmt(dig(entry, p), f) for _, p, f in FORECASTER_COLUMNS])
+    bench = evaluation.get("benchmark")
+    if bench:  # the equal-weight universe fills the long-only columns; the rest does not apply
+        as_entry = {"backtest": {"top_k": bench}}
+        rows.append(["benchmark (equal weight)"] + [
+            fmt(dig(as_entry, p), f) if p[:2] == ("backtest", "top_k") else "—" for _, p, f in FORECASTER_COLUMNS])
+    return table(["forecaster"] + [c for c, _, _ in FORECASTER_COLUMNS], rows)
+
+
+def _stages(stages: list[dict]) -> list[str]:
+    rows = []
+    for s in stages:
+        rate = f"{s['per_s']:,.1f} {s.get('unit') or ''}/s" if s.get("per_s") else "—"
+        req = f"{s['requests_per_s']:.1f}" + (f" / {s['rate_limit']:g}" if s.get("rate_limit") else "") if s.get("requests_per_s") else "—"
+        rows.append([s["stage"], fmt(s.get("wall_s"), "{:,.1f}"), rate, req])
+    return table(["stage", "wall (s)", "throughput", "requests/s (limit)"], rows)
+
+
+def render(report: dict) -> str:
+    """The Markdown text of summary.md for a validated report."""
+    ev, plots = report.get("evaluation"), report.get("plots", {})
+    lines = [f"# Run {report['run']['name']}", "",
+             f"Config digest `{(report['config'].get('digest') or 'n/a')[:16]}`, generated {report['generated_at']}.", ""]
+    if ev:
+        period = ev.get("period") or {}
+        lines += [f"## Out-of-sample results ({', '.join(ev['splits'])}: {str(period.get('start'))[:10]} to "
+                  f"{str(period.get('end'))[:10]}, horizon {ev.get('horizon')}, fills at next {ev.get('execution')})", ""]
+        lines += _forecasters(ev) + [""]
+        lines += [f"- {n}" for n in ev.get("notes", [])] + [""]
+    for key, title in (("backtest", "Portfolios"), ("models", "Forecasters compared"), ("ic", "IC per date"),
+                       ("scatter", "Predicted vs realised"), ("training", "Training"), ("throughput", "Stages")):
+        if key in plots:
+            lines += [f"### {title}", "", f"![{title}]({plots[key]})", ""]
+    if report.get("stages"):
+        lines += ["## Stages", ""] + _stages(report["stages"]) + [""]
+    rss = report["resources"].get("peak_rss_mb")
+    gpu = report["resources"].get("gpu")
+    lines += [f"Peak RSS {fmt(rss, '{:,.0f}')} MB" + (f"; GPU peak {gpu.get('peak_allocated_mb')} MB" if gpu else "; no GPU") + ".", ""]
+    lines += [f"- {n}" for n in report.get("notes", [])]
+    return "\n".join(lines).rstrip() + "\n"
