@@ -1,0 +1,180 @@
+"""Features of one batch of whole symbols: Bars in, the Features contract out (no I/O, no Ray).
+
+Everything a feature at ``ts`` uses comes from bars at or before ``ts``: TA-Lib runs on each
+symbol's own arrays, rolling operators run down one symbol's panel column with trailing windows,
+and calendar fields come from ``ts`` itself. Only ``label``/``label_ts`` (and ``label_rank``) look
+ahead, by design. Features are computed in float64 and stored as float32; ±inf become NaN.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from app.contracts import BARS_SCHEMA, KST_NAME
+from app.data.alpha import alpha158, returns_and_volume, rolling_context, validate_alpha158
+from app.data.feature_config import FeaturesConfig, LabelConfig, coerce
+from app.data.indicators import scale_free_companions, ta_indicators, validate_indicators
+from app.data.labels import forward_labels, validate_label
+from app.data.panel import Layout
+from app.errors import ConfigError, DataError
+
+TS_TYPE = pa.timestamp("s", tz=KST_NAME)
+CALENDAR = ("dow", "dom", "month", "tod")
+KST_OFFSET_S = 9 * 3600  # Korea has kept UTC+9 without DST since 1988
+
+
+def validate_features(cfg: FeaturesConfig) -> None:
+    validate_indicators(cfg.indicators)
+    validate_alpha158(cfg.alpha158)
+    bad = [c for c in cfg.calendar if c not in CALENDAR]
+    if bad:
+        raise ConfigError(f"features.calendar: unknown {bad}", f"use names from {', '.join(CALENDAR)}")
+    if cfg.warmup not in ("mask", "drop"):
+        raise ConfigError(f"features.warmup={cfg.warmup!r} is unknown", "use features.warmup=mask or drop")
+    if any(int(n) < 1 for n in cfg.returns) or any(int(n) < 2 for n in [*cfg.volatility, *cfg.volume_z]):
+        raise ConfigError(
+            "features.returns/volatility/volume_z periods are too small", "use e.g. [1,5,20] and [5,20,60]"
+        )
+
+
+def _check_sorted(symbols: np.ndarray, ts: np.ndarray, layout: Layout) -> None:
+    if len(set(layout.symbols)) != len(layout.symbols):
+        raise DataError("bars are not grouped by symbol", "sort the batch by (symbol, ts)")
+    same = symbols[1:] == symbols[:-1]
+    bad = np.flatnonzero(same & (ts[1:] <= ts[:-1]))
+    if len(bad):
+        raise DataError(
+            f"symbol {symbols[bad[0]]}: ts not strictly increasing at row {bad[0] + 1}",
+            "store bars sorted by ts with unique ts (BarStore.write does)",
+        )
+
+
+def _calendar(ts: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Calendar fields of the KST wall clock, each scaled to [-0.5, 0.5]."""
+    local = ts + KST_OFFSET_S
+    days = (local // 86400).astype("datetime64[D]")
+    out: dict[str, np.ndarray] = {}
+    if "dow" in names:
+        out["cal_dow"] = ((days.astype(np.int64) + 3) % 7) / 4.0 - 0.5  # Mon -0.5 .. Fri 0.5
+    if "dom" in names:
+        out["cal_dom"] = (days - days.astype("datetime64[M]")).astype(np.int64) / 30.0 - 0.5
+    if "month" in names:
+        out["cal_month"] = (days.astype("datetime64[M]").astype(np.int64) % 12) / 11.0 - 0.5
+    if "tod" in names:
+        out["cal_tod"] = ((local % 86400) / 60.0 - 540.0) / 390.0 - 0.5  # 09:00 -0.5 .. 15:30 0.5
+    return {k: v.astype(np.float64) for k, v in out.items()}
+
+
+def _talib_long(bars: dict[str, np.ndarray], layout: Layout, cfg: FeaturesConfig) -> dict[str, np.ndarray]:
+    """TA-Lib columns, computed on each symbol's slice of the long arrays."""
+    out: dict[str, np.ndarray] = {}
+    for start, n in zip(layout.starts, layout.lengths):
+        sl = slice(int(start), int(start + n))
+        o, h, l, c, v = (bars[k][sl] for k in ("open", "high", "low", "close", "volume"))
+        ind = ta_indicators(o, h, l, c, v, cfg.indicators)
+        ind.update(scale_free_companions(ind, c, cfg))
+        for name, values in ind.items():
+            out.setdefault(name, np.empty(len(bars["close"])))[sl] = values
+    return out
+
+
+def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
+    """(layout, feature arrays, label, label_ts) for a table of whole symbols sorted by (symbol, ts)."""
+    symbols = bars["symbol"].to_numpy(zero_copy_only=False)
+    ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
+    layout = Layout.of(symbols)
+    _check_sorted(symbols, ts, layout)
+    long = {k: bars[k].to_numpy().astype(np.float64) for k in ("open", "high", "low", "close", "volume", "value")}
+    panels = {k: layout.to_panel(v) for k, v in long.items()}
+    ctx = rolling_context(panels)
+    feats = _talib_long(long, layout, cfg)
+    panel_feats = {**returns_and_volume(ctx, cfg), **alpha158(ctx, cfg.alpha158)}
+    feats.update({k: layout.to_long(v) for k, v in panel_feats.items()})
+    feats.update(_calendar(ts, list(cfg.calendar)))
+    feats = {k: np.where(np.isinf(v), np.nan, v) if np.isinf(v).any() else v for k, v in feats.items()}
+    lab, lab_ts = forward_labels(panels["close"], panels["open"], layout.to_panel(ts.astype(np.float64)), label)
+    return layout, feats, layout.to_long(lab), layout.to_long(lab_ts)
+
+
+def _probe_bars(n: int) -> pa.Table:
+    """A deterministic random-walk symbol, long enough to finish every warm-up."""
+    rng = np.random.default_rng(0)
+    close = 1e4 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+    open_ = close * np.exp(rng.normal(0, 0.01, n))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.02, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.02, n))
+    volume = rng.integers(1_000, 1_000_000, n)
+    ts = (np.datetime64("2000-01-03T06:30", "s") + np.arange(n) * np.timedelta64(1, "D")).astype(np.int64)
+    return pa.table(
+        {"symbol": ["000000"] * n, "ts": pa.array(ts, pa.int64()).cast(TS_TYPE), "open": open_, "high": high,
+         "low": low, "close": close, "volume": volume, "value": (volume * close).astype(np.int64),
+         "adjusted": [True] * n},
+        schema=BARS_SCHEMA,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
+def _probe(cfg_json: str) -> tuple[tuple[str, ...], int]:
+    cfg = coerce(FeaturesConfig, json.loads(cfg_json))
+    periods = [
+        *cfg.indicators.sma, *cfg.indicators.ema, *cfg.indicators.atr, *cfg.indicators.adx, *cfg.returns,
+        *cfg.volatility, *cfg.volume_z, *cfg.alpha158.windows, cfg.indicators.macd_slow + cfg.indicators.macd_signal,
+        cfg.indicators.bb_period, cfg.indicators.stoch_fastk + cfg.indicators.stoch_slowk + cfg.indicators.stoch_slowd,
+    ]  # fmt: skip
+    _, feats, _, _ = compute_columns(_probe_bars(4 * int(max(periods)) + 100), cfg, LabelConfig())
+    lead_nans = [int(np.argmax(~np.isnan(v))) if (~np.isnan(v)).any() else len(v) for v in feats.values()]
+    return tuple(feats), max(lead_nans)
+
+
+def _cfg_key(cfg: FeaturesConfig) -> str:
+    return json.dumps(asdict(coerce(FeaturesConfig, cfg)), sort_keys=True)
+
+
+def feature_names(cfg: FeaturesConfig) -> list[str]:
+    """Every feature column the config produces, in dataset order."""
+    return list(_probe(_cfg_key(cfg))[0])
+
+
+def warmup_bars(cfg: FeaturesConfig) -> int:
+    """Bars a symbol needs before every configured feature is defined (rows before are warm-up)."""
+    return _probe(_cfg_key(cfg))[1]
+
+
+def _ts_array(seconds: np.ndarray) -> pa.Array:
+    missing = np.isnan(seconds)
+    ints = np.where(missing, 0, seconds).astype(np.int64)
+    return pa.array(ints, pa.int64(), mask=missing).cast(TS_TYPE)
+
+
+def compute_features(
+    bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig, ranks: dict[str, np.ndarray] | None = None
+) -> pa.Table:
+    """The Features table of ``bars`` (whole symbols, sorted by symbol then ts).
+
+    ``ranks`` (from :func:`app.data.labels.cross_sectional_rank`, aligned row by row with
+    ``bars``) adds ``label_rank`` and ``label_rank_ts``.
+    """
+    validate_features(cfg)
+    validate_label(label)
+    bars = bars.select(list(BARS_SCHEMA.names)).cast(BARS_SCHEMA)
+    layout, feats, lab, lab_ts = compute_columns(bars, cfg, label)
+    names, n_warm = _probe(_cfg_key(cfg))
+    cols: dict[str, pa.Array] = {name: bars[name] for name in BARS_SCHEMA.names}
+    cols.update({name: pa.array(feats[name].astype(np.float32)) for name in names})
+    cols["warmup"] = pa.array(layout.pos < n_warm)
+    cols["label"] = pa.array(lab, mask=np.isnan(lab))
+    cols["label_ts"] = _ts_array(lab_ts)
+    if ranks is not None:
+        if len(ranks["label_rank"]) != bars.num_rows:
+            raise DataError("label ranks do not line up with the bars", "recompute ranks for the same bars")
+        cols["label_rank"] = pa.array(ranks["label_rank"], mask=np.isnan(ranks["label_rank"]))
+        cols["label_rank_ts"] = _ts_array(ranks["label_rank_ts"])
+    table = pa.table(cols)
+    if cfg.warmup == "drop":
+        table = table.filter(pc.invert(table["warmup"]))
+    return table

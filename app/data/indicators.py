@@ -1,0 +1,91 @@
+"""Standard technical indicators from TA-Lib, one symbol at a time.
+
+TA-Lib carries the standard definitions (Wilder smoothing in RSI/ATR/ADX, population std in
+Bollinger bands, MACD seeded with SMAs, OBV starting at the first volume), so nothing here
+re-implements them: each function is called on one symbol's contiguous float64 arrays, which is
+what makes "never two symbols in one window" hold for the indicators. Columns that carry price or
+volume units (``sma_*``, ``ema_*``, ``macd*``, ``bb_upper/middle/lower``, ``atr_*``, ``obv``) are
+kept in the dataset; their scale-free companions (``close_sma_*``, ``macd_rel``, ``bb_pos``,
+``natr_*``...) are what the model sees by default.
+"""
+from __future__ import annotations
+
+import numpy as np
+import talib
+
+from app.data.feature_config import FeaturesConfig, IndicatorConfig
+from app.errors import ConfigError
+
+
+def validate_indicators(cfg: IndicatorConfig) -> None:
+    periods = [*cfg.sma, *cfg.ema, *cfg.rsi, *cfg.atr, *cfg.mfi, *cfg.adx, *cfg.cci, *cfg.willr, *cfg.roc]
+    singles = [cfg.macd_fast, cfg.macd_slow, cfg.macd_signal, cfg.bb_period, cfg.stoch_fastk, cfg.stoch_slowk]
+    if any(int(p) < 1 for p in periods + singles + [cfg.stoch_slowd]):
+        raise ConfigError("features.indicators: periods must be positive", "use periods like 5, 14, 20")
+    if cfg.macd_fast >= cfg.macd_slow:
+        raise ConfigError(
+            f"features.indicators.macd_fast={cfg.macd_fast} is not below macd_slow={cfg.macd_slow}",
+            "use e.g. macd_fast=12 macd_slow=26",
+        )
+
+
+def ta_indicators(o, h, l, c, v, cfg: IndicatorConfig) -> dict[str, np.ndarray]:
+    """TA-Lib columns for one symbol (float64 arrays of equal length, oldest first)."""
+    out: dict[str, np.ndarray] = {}
+    for n in cfg.sma:
+        out[f"sma_{n}"] = talib.SMA(c, timeperiod=int(n))
+    for n in cfg.ema:
+        out[f"ema_{n}"] = talib.EMA(c, timeperiod=int(n))
+    for n in cfg.rsi:
+        out[f"rsi_{n}"] = talib.RSI(c, timeperiod=int(n))
+    macd, signal, hist = talib.MACD(
+        c, fastperiod=int(cfg.macd_fast), slowperiod=int(cfg.macd_slow), signalperiod=int(cfg.macd_signal)
+    )
+    out.update(macd=macd, macd_signal=signal, macd_hist=hist)
+    upper, middle, lower = talib.BBANDS(
+        c, timeperiod=int(cfg.bb_period), nbdevup=float(cfg.bb_nbdev), nbdevdn=float(cfg.bb_nbdev), matype=0
+    )
+    out.update(bb_upper=upper, bb_middle=middle, bb_lower=lower)
+    for n in cfg.atr:
+        out[f"atr_{n}"] = talib.ATR(h, l, c, timeperiod=int(n))
+        out[f"natr_{n}"] = talib.NATR(h, l, c, timeperiod=int(n))
+    out["obv"] = talib.OBV(c, v)
+    k, d = talib.STOCH(
+        h, l, c, fastk_period=int(cfg.stoch_fastk), slowk_period=int(cfg.stoch_slowk), slowk_matype=0,
+        slowd_period=int(cfg.stoch_slowd), slowd_matype=0,
+    )  # fmt: skip
+    out.update(stoch_k=k, stoch_d=d)
+    for n in cfg.mfi:
+        out[f"mfi_{n}"] = talib.MFI(h, l, c, v, timeperiod=int(n))
+    for n in cfg.adx:
+        out[f"adx_{n}"] = talib.ADX(h, l, c, timeperiod=int(n))
+    for n in cfg.cci:
+        out[f"cci_{n}"] = talib.CCI(h, l, c, timeperiod=int(n))
+    for n in cfg.willr:
+        out[f"willr_{n}"] = talib.WILLR(h, l, c, timeperiod=int(n))
+    for n in cfg.roc:
+        out[f"roc_{n}"] = talib.ROC(c, timeperiod=int(n))
+    return out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = num / den
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def scale_free_companions(ind: dict[str, np.ndarray], c: np.ndarray, cfg: FeaturesConfig) -> dict[str, np.ndarray]:
+    """Unit-free versions of the price-unit indicators (prices over prices)."""
+    out: dict[str, np.ndarray] = {}
+    if cfg.ma_ratios:
+        for n in cfg.indicators.sma:
+            out[f"close_sma_{n}"] = _ratio(c, ind[f"sma_{n}"]) - 1.0
+        for n in cfg.indicators.ema:
+            out[f"close_ema_{n}"] = _ratio(c, ind[f"ema_{n}"]) - 1.0
+    for name in ("macd", "macd_signal", "macd_hist"):
+        out[f"{name}_rel"] = _ratio(ind[name], c)
+    width = ind["bb_upper"] - ind["bb_lower"]
+    out["bb_width"] = _ratio(width, ind["bb_middle"])
+    out["bb_pos"] = _ratio(c - ind["bb_lower"], width)
+    return out

@@ -1,0 +1,285 @@
+"""Feature throughput: the Ray Data stage vs a plain pandas ``groupby().apply`` in the same run.
+
+Writes synthetic random-walk daily bars (``--symbols`` x ``--days``, scaled by ``--scale``) to a
+temporary store, then times
+
+* ``ray``: :func:`app.data.features.build_features` (read, compute, write Parquet), 2 CPUs;
+* ``baseline``: the same features written the plain pandas way: read the bars of the first
+  ``--baseline-symbols`` symbols into one frame, ``groupby("symbol").apply`` a per-symbol function
+  (TA-Lib + ``Series.rolling`` built-ins), write one Parquet file: one process, all in memory. Its
+  cost per row does not fall with more symbols, so rows/s compare (run on all 5M rows it grew past
+  22 GB RSS and was killed by the kernel: holding everything is the other half of the comparison);
+* optionally ``ray_groupby`` (``--compare-groupby``): ``read_parquet`` + ``groupby("symbol")
+  .map_groups`` + ``write_parquet``, the shuffle-based way to get whole symbols per block.
+
+Peak memory is sampled for the whole process tree (this process and every Ray process under it):
+RSS (counts shared object-store pages once per process that maps them) and PSS (shares them).
+Prints one JSON object. Example: ``python bench/features_throughput.py --scale 0.02``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.contracts import BARS_SCHEMA, KST_NAME  # noqa: E402
+from app.data.feature_compute import compute_features, feature_names  # noqa: E402
+from app.data.feature_config import FeaturesConfig, LabelConfig  # noqa: E402
+from app.data.features import build_features, read_features  # noqa: E402
+from app.data.indicators import scale_free_companions, ta_indicators  # noqa: E402
+from app.data.store import BarStore  # noqa: E402
+
+GIB = 1024**3
+
+
+def synthetic_bars(symbol: str, days: int, rng: np.random.Generator) -> pa.Table:
+    dates = pd.bdate_range("2010-01-04", periods=days, tz=KST_NAME) + pd.Timedelta(hours=15, minutes=30)
+    close = float(rng.uniform(1_000, 200_000)) * np.exp(np.cumsum(rng.normal(0, 0.02, days)))
+    open_ = close * np.exp(rng.normal(0, 0.01, days))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.02, days))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.02, days))
+    volume = rng.integers(1_000, 2_000_000, days)
+    return pa.table(
+        {"symbol": [symbol] * days, "ts": dates, "open": open_, "high": high, "low": low, "close": close,
+         "volume": volume, "value": (volume * close).astype(np.int64), "adjusted": np.ones(days, bool)}
+    ).cast(BARS_SCHEMA)  # fmt: skip
+
+
+def write_store(root: Path, n_symbols: int, days: int) -> int:
+    store, rng = BarStore(root), np.random.default_rng(0)
+    for i in range(n_symbols):
+        sym = f"{100000 + i:06d}"
+        store.write("D", sym, synthetic_bars(sym, days, rng), source="bench")
+    return n_symbols * days
+
+
+class TreeMemory:
+    """Peak RSS (every 0.2 s) and PSS (every 1 s: reading smaps is costly) of this process and all
+    its descendants, plus the CPU seconds they used while it was open."""
+
+    def __init__(self, interval: float = 0.2, pss_every: int = 5) -> None:
+        import psutil
+
+        self._psutil, self._interval, self._pss_every = psutil, interval, pss_every
+        self.peak_rss = self.peak_pss = 0
+        self.cpu_start = self.cpu_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _procs(self):
+        me = self._psutil.Process()
+        return [me, *me.children(recursive=True)]
+
+    def cpu(self) -> float:
+        total = 0.0
+        for proc in self._procs():
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except self._psutil.Error:
+                continue
+        return total
+
+    def _sample(self, with_pss: bool) -> None:
+        rss = pss = 0
+        for proc in self._procs():
+            try:
+                if with_pss:
+                    info = proc.memory_full_info()
+                    pss += getattr(info, "pss", info.rss)
+                else:
+                    info = proc.memory_info()
+                rss += info.rss
+            except self._psutil.Error:
+                continue
+        self.peak_rss = max(self.peak_rss, rss)
+        if with_pss:
+            self.peak_pss = max(self.peak_pss, pss)
+
+    def _run(self) -> None:
+        tick = 0
+        while not self._stop.is_set():
+            self._sample(tick % self._pss_every == 0)
+            tick += 1
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> TreeMemory:
+        self.cpu_start = self.cpu()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample(True)
+        self.cpu_s = self.cpu() - self.cpu_start
+
+    def report(self, rows: int, seconds: float) -> dict[str, float]:
+        return {
+            "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds), "cpu_s": round(self.cpu_s, 1),
+            "rows_per_cpu_s": round(rows / max(self.cpu_s, 1e-9)), "peak_rss_gib": round(self.peak_rss / GIB, 3),
+            "peak_pss_gib": round(self.peak_pss / GIB, 3),
+        }  # fmt: skip
+
+
+def run_ray(store: Path, out: Path, cfg: FeaturesConfig, label: LabelConfig) -> float:
+    start = time.perf_counter()
+    build_features(str(store), cfg, label, path=str(out))
+    return time.perf_counter() - start
+
+
+def naive_features(g: pd.DataFrame, cfg: FeaturesConfig, label: LabelConfig) -> pd.DataFrame:
+    """The default feature set written the straightforward way: pandas Series ops on one symbol."""
+    o, h, l, c, v = (g[k].astype(float) for k in ("open", "high", "low", "close", "volume"))
+    ind, out = cfg.indicators, {}
+    arrays = [x.to_numpy() for x in (o, h, l, c, v)]
+    out.update(ta_indicators(*arrays, ind))
+    out.update(scale_free_companions(out, arrays[3], cfg))
+    lr = np.log(c / c.shift(1))
+    for n in cfg.returns:
+        out[f"logret_{n}"] = np.log(c / c.shift(n))
+    for n in cfg.volatility:
+        out[f"vol_{n}"] = lr.rolling(n).std()
+    for n in cfg.volume_z:
+        out[f"volz_{n}"] = (v - v.rolling(n).mean()) / v.rolling(n).std()
+    rng, top, bot = h - l + 1e-12, np.maximum(o, c), np.minimum(o, c)
+    out.update(a158_kmid=(c - o) / o, a158_klen=(h - l) / o, a158_kmid2=(c - o) / rng, a158_kup=(h - top) / o,
+               a158_kup2=(h - top) / rng, a158_klow=(bot - l) / o, a158_klow2=(bot - l) / rng,
+               a158_ksft=(2 * c - h - l) / o, a158_ksft2=(2 * c - h - l) / rng)  # fmt: skip
+    out.update(a158_open0=o / c, a158_high0=h / c, a158_low0=l / c, a158_vwap0=g["value"] / v / c)
+    idx = pd.Series(np.arange(len(c), dtype=float), index=c.index)
+    dc, dv = c.diff(), v.diff()
+    wv = (c / c.shift(1) - 1).abs() * v
+    for d in cfg.alpha158.windows:
+        r = c.rolling(d)
+        slope = r.cov(idx) / idx.rolling(d).var()
+        lo, hi = l.rolling(d).min(), h.rolling(d).max()
+        out.update({
+            f"a158_roc{d}": c.shift(d) / c, f"a158_std{d}": r.std() / c, f"a158_beta{d}": slope / c,
+            f"a158_rsqr{d}": r.corr(idx) ** 2, f"a158_resi{d}": (c - r.mean() - slope * (d - 1) / 2) / c,
+            f"a158_max{d}": hi / c, f"a158_min{d}": lo / c, f"a158_qtlu{d}": r.quantile(0.8) / c,
+            f"a158_qtld{d}": r.quantile(0.2) / c, f"a158_rank{d}": r.rank(pct=True),
+            f"a158_rsv{d}": (c - lo) / (hi - lo + 1e-12), f"a158_corr{d}": r.corr(np.log(v + 1)),
+            f"a158_cord{d}": (c / c.shift(1)).rolling(d).corr(np.log(v / v.shift(1) + 1)),
+            f"a158_cntp{d}": (dc > 0).astype(float).where(dc.notna()).rolling(d).mean(),
+            f"a158_sump{d}": dc.clip(lower=0).rolling(d).sum() / (dc.abs().rolling(d).sum() + 1e-12),
+            f"a158_vma{d}": v.rolling(d).mean() / (v + 1e-12), f"a158_vstd{d}": v.rolling(d).std() / (v + 1e-12),
+            f"a158_wvma{d}": wv.rolling(d).std() / (wv.rolling(d).mean() + 1e-12),
+            f"a158_vsump{d}": dv.clip(lower=0).rolling(d).sum() / (dv.abs().rolling(d).sum() + 1e-12),
+        })  # fmt: skip
+    local = g["ts"].dt
+    out.update(cal_dow=local.day_of_week / 4 - 0.5, cal_dom=(local.day - 1) / 30 - 0.5,
+               cal_month=(local.month - 1) / 11 - 0.5)  # fmt: skip
+    feats = pd.DataFrame({k: np.asarray(out[k], dtype=np.float64) for k in feature_names(cfg)}, index=g.index)
+    feats = feats.replace([np.inf, -np.inf], np.nan).astype(np.float32)
+    result = pd.concat([g, feats], axis=1)
+    result["label"] = c.shift(-label.horizon) / c - 1
+    result["label_ts"] = g["ts"].shift(-label.horizon)
+    return result
+
+
+def run_baseline(store: Path, out: Path, cfg: FeaturesConfig, label: LabelConfig, n_symbols: int) -> float:
+    start = time.perf_counter()
+    bars = BarStore(store)
+    frame = bars.read_all("D", bars.symbols("D")[:n_symbols]).to_pandas()
+
+    def one_symbol(group: pd.DataFrame) -> pd.DataFrame:
+        return naive_features(group.assign(symbol=group.name), cfg, label)  # pandas drops the key column
+
+    result = frame.groupby("symbol", group_keys=False).apply(one_symbol)
+    result.to_parquet(out / "features.parquet", index=False)
+    return time.perf_counter() - start
+
+
+def baseline_matches(ray_out: Path, base_out: Path, cfg: FeaturesConfig) -> float:
+    """Largest difference between the two outputs over every feature (relative to 1 + |value|)."""
+    names = feature_names(cfg)
+    mine = read_features(str(ray_out), ["symbol", "ts", *names]).to_pandas().set_index(["symbol", "ts"])
+    base = pd.read_parquet(base_out / "features.parquet", columns=["symbol", "ts", *names]).set_index(["symbol", "ts"])
+    a, b = mine.loc[base.index, names].to_numpy(np.float64), base[names].to_numpy(np.float64)
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return float("inf")
+    return float(np.nanmax(np.abs(a - b) / (1 + np.abs(b))))
+
+
+def run_ray_groupby(store: Path, out: Path, cfg: FeaturesConfig, label: LabelConfig) -> float:
+    import ray.data
+
+    def one_symbol(table: pa.Table) -> pa.Table:
+        return compute_features(table.select(BARS_SCHEMA.names).cast(BARS_SCHEMA), cfg, label)
+
+    start = time.perf_counter()
+    ds = ray.data.read_parquet(str(store / "bars" / "freq=D"), partitioning=None, schema=BARS_SCHEMA)
+    ds.groupby("symbol").map_groups(one_symbol, batch_format="pyarrow").write_parquet(str(out))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=2500)
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of --symbols to use (quick runs)")
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--baseline-symbols", type=int, default=200,
+                        help="symbols the baseline runs on (it holds everything in memory: 5M rows need >20 GB)")
+    parser.add_argument("--compare-groupby", action="store_true", help="also time groupby().map_groups")
+    parser.add_argument("--workdir", default=None, help="where the temporary store goes (default: system temp)")
+    args = parser.parse_args()
+    n_symbols = max(1, round(args.symbols * args.scale))
+    cfg, label = FeaturesConfig(), LabelConfig()
+    tmp = Path(tempfile.mkdtemp(prefix="features-bench-", dir=args.workdir))
+    try:
+        t0 = time.perf_counter()
+        rows = write_store(tmp / "store", n_symbols, args.days)
+        result = {"symbols": n_symbols, "days": args.days, "rows": rows, "cpus": args.cpus,
+                  "store_write_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+        import ray
+
+        ray.init(num_cpus=args.cpus, object_store_memory=GIB, include_dashboard=False, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        with TreeMemory() as mem:
+            sec = run_ray(tmp / "store", tmp / "ray", cfg, label)
+        result["ray"] = mem.report(rows, sec)  # includes starting the Ray workers
+        with TreeMemory() as mem:
+            sec = run_ray(tmp / "store", tmp / "ray_again", cfg, label)
+        result["ray_warm"] = mem.report(rows, sec)  # the same stage again, workers already up
+        shutil.rmtree(tmp / "ray_again", ignore_errors=True)
+        if args.compare_groupby:
+            with TreeMemory() as mem:
+                sec = run_ray_groupby(tmp / "store", tmp / "ray_groupby", cfg, label)
+            result["ray_groupby"] = mem.report(rows, sec)
+        ray.shutdown()
+        if not args.skip_baseline:
+            (tmp / "baseline").mkdir()
+            n_base = min(n_symbols, args.baseline_symbols)
+            with TreeMemory() as mem:
+                sec = run_baseline(tmp / "store", tmp / "baseline", cfg, label, n_base)
+            result["baseline"] = {"symbols": n_base, "rows": n_base * args.days, **mem.report(n_base * args.days, sec)}
+            base = result["baseline"]
+            result["speedup_vs_baseline"] = {
+                "wall": round(result["ray"]["rows_per_s"] / base["rows_per_s"], 2),
+                "wall_warm": round(result["ray_warm"]["rows_per_s"] / base["rows_per_s"], 2),
+                "per_cpu_s": round(result["ray"]["rows_per_cpu_s"] / base["rows_per_cpu_s"], 2),
+            }
+            result["baseline"]["max_rel_diff_vs_ray"] = baseline_matches(tmp / "ray", tmp / "baseline", cfg)
+        result["load_avg_1m"] = os.getloadavg()[0]
+        print(json.dumps(result, indent=1))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
