@@ -16,8 +16,12 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from app.contracts import FREQS, normalize_symbol
+from app.data.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig
 from app.errors import ConfigError
+from app.evaluate.config import EvaluateConfig
+from app.report.build import ReportConfig
 from app.sim.config import FaultConfig  # one definition of the simulator's injectable faults
+from app.train.config import TrainConfig
 
 STAGES = ("collect", "features", "train", "tune", "evaluate", "report", "realtime")
 SOURCES = ("auto", "sim", "kis", "file")
@@ -110,6 +114,14 @@ class AppConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    windows: WindowsConfig = field(default_factory=WindowsConfig)
+    model: Any = None  # a `_target_` node from conf/model/, built with hydra.utils.instantiate
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 def register() -> None:
@@ -161,11 +173,28 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("data=file needs data.path", "add data.path=/abs/path/to/bars.parquet (or .csv)")
     if cfg.kis.env not in ("real", "paper"):
         raise ConfigError(f"kis.env={cfg.kis.env!r} is unknown", "use kis.env=real or kis.env=paper")
+    _validate_groups(cfg)
     if cfg.redis.url and urlsplit(cfg.redis.url).password:
         raise ConfigError(
             "redis.url carries a password, which would be saved with the run",
             "put the URL with its password in the REDIS_URL environment variable",
         )
+
+
+def _validate_groups(cfg: DictConfig) -> None:
+    """Run each group's own checks (allowed values, ranges) that Hydra's types cannot express."""
+    from app.data.feature_config import coerce
+    from app.evaluate.config import as_evaluate_config
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    TrainConfig.from_mapping(plain["train"])
+    as_evaluate_config(plain["evaluate"])
+    for cls, key in ((FeaturesConfig, "features"), (LabelConfig, "label"), (SplitConfig, "split"),
+                     (WindowsConfig, "windows")):
+        coerce(cls, plain[key])
+    model = plain.get("model")
+    if not isinstance(model, dict) or not str(model.get("_target_", "")).startswith("app.models."):
+        raise ConfigError("model has no app.models _target_", "pick one of conf/model/, e.g. model=lstm")
 
 
 def symbols_of(cfg: DictConfig) -> list[str]:

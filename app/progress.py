@@ -29,7 +29,8 @@ class ProgressLine:
             log.info("%s", text)
 
     def close(self) -> None:
-        self.update(force=True)
+        """End the live line on a terminal; in logs the stage's summary line follows instead."""
         if self.tty:
+            self.update(force=True)
             sys.stderr.write("\n")
             sys.stderr.flush()

@@ -1,12 +1,13 @@
-"""Runs the stages a config names, in pipeline order, each timed and logged."""
+"""Runs the stages a config names, in pipeline order, each timed and recorded for the report."""
 from __future__ import annotations
 
 import importlib
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from app.config import stages_of
 
@@ -15,11 +16,37 @@ log = logging.getLogger(__name__)
 #: stage -> "module:function" taking (cfg, run_dir); stages missing here are not built yet.
 RUNNERS: dict[str, str] = {
     "collect": "app.data.collect:run",
+    "features": "app.data.features:run_stage",
+    "train": "app.train.stage:run",
+    "evaluate": "app.evaluate.stage:run",
+    "report": "app.report.stage:run",
 }
+
+
+def _counts(stage: str, result: Any) -> dict[str, Any]:
+    """The throughput figures of a stage's result that the report shows."""
+    if stage == "collect" and isinstance(result, dict):
+        t = result.get("totals", {})
+        return {"bars": t.get("bars_fetched"), "requests": t.get("requests"), "rate_limit": t.get("rate_limit")}
+    if stage == "features":
+        return {"rows": getattr(result, "rows", None)}
+    if stage == "train":
+        return {"samples": getattr(result, "samples", None)}
+    return {}
+
+
+def _carry_symbols(cfg: DictConfig, result: Any) -> None:
+    """Later stages of this run work on the symbols collection resolved (e.g. from universe=all)."""
+    if isinstance(result, dict) and result.get("symbols") and not cfg.data.symbols:
+        ok = [s for s, o in result["symbols"].items() if o.get("status") != "failed"]
+        with open_dict(cfg):
+            cfg.data.symbols = ok
 
 
 def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """Run each requested stage; returns wall seconds per stage that ran."""
+    from app.report.stage import record_stage
+
     timings: dict[str, float] = {}
     log.info("run folder: %s", run_dir)
     for stage in stages_of(cfg):
@@ -29,7 +56,11 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
             continue
         module, func = target.split(":")
         started = time.perf_counter()
-        getattr(importlib.import_module(module), func)(cfg, run_dir)
+        result = getattr(importlib.import_module(module), func)(cfg, run_dir)
         timings[stage] = time.perf_counter() - started
+        if stage == "collect":
+            _carry_symbols(cfg, result)
+        if stage != "report":
+            record_stage(run_dir, stage, timings[stage], **_counts(stage, result))
         log.info("stage %s done in %.1f s", stage, timings[stage])
     return timings

@@ -100,7 +100,15 @@ class CollectorActor:
         return outcomes, {f"api_{k}": after[k] - before.get(k, 0) for k in after}
 
     def close(self) -> None:
-        self.loop.run_until_complete(self.client.close())
+        if not self.loop.is_closed():
+            self.loop.run_until_complete(self.client.close())
+            self.loop.close()
+
+    def __del__(self) -> None:  # Ray Data calls this when it retires the actor
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to release
+            pass
 
 
 def _batches(symbols: list[str], size: int) -> Iterator[dict]:

@@ -296,3 +296,8 @@ def run(cfg: Any) -> FeaturesInfo:
     symbols = [str(s) for s in (cfg.data.symbols or [])] or None
     features = coerce(FeaturesConfig, cfg.features)
     return build_features(str(cfg.store.root), features, cfg.label, freq=str(cfg.data.freq), symbols=symbols)
+
+
+def run_stage(cfg: Any, run_dir: Any) -> FeaturesInfo:
+    """Pipeline entry ``(cfg, run_dir)``: the features dataset lives with the store, not the run."""
+    return run(cfg)
