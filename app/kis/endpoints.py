@@ -1,0 +1,46 @@
+"""KIS REST facts (kis-api.md §1, §2, §4, §5.1): hosts, paths, tr_ids, page sizes, default limits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BASE_URLS = {
+    "real": "https://openapi.koreainvestment.com:9443",
+    "paper": "https://openapivts.koreainvestment.com:29443",
+}
+
+#: Requests per second per app key (official notice of 2026-04: 18 real, 1 paper).
+DEFAULT_RATE = {"real": 18.0, "paper": 1.0}
+
+TOKEN_PATH = "/oauth2/tokenP"
+REVOKE_PATH = "/oauth2/revokeP"
+APPROVAL_PATH = "/oauth2/Approval"
+
+#: KIS refuses a second token issuance within a minute (403 EGW00133).
+TOKEN_INTERVAL_S = 60.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    tr_id: str
+    max_rows: int = 0
+    real_only: bool = False
+
+
+_Q = "/uapi/domestic-stock/v1/quotations"
+INQUIRE_PRICE = Endpoint(f"{_Q}/inquire-price", "FHKST01010100")
+DAILY_CHART = Endpoint(f"{_Q}/inquire-daily-itemchartprice", "FHKST03010100", max_rows=100)
+MINUTE_CHART = Endpoint(f"{_Q}/inquire-time-itemchartprice", "FHKST03010200", max_rows=30)
+DAILY_PRICE = Endpoint(f"{_Q}/inquire-daily-price", "FHKST01010400", max_rows=30)
+PAST_MINUTE_CHART = Endpoint(
+    f"{_Q}/inquire-time-dailychartprice", "FHKST03010230", max_rows=120, real_only=True
+)
+
+PERIODS = ("D", "W", "M", "Y")
+MARKETS = ("J", "NX", "UN")
+
+#: FID_ORG_ADJ_PRC of the chart endpoint: 0 = adjusted (수정주가), 1 = raw (원주가).
+CHART_ADJ = {True: "0", False: "1"}
+#: FID_ORG_ADJ_PRC of inquire-daily-price is documented both ways (kis-api.md §4(d) CONFLICT);
+#: we follow the current official sample and the portal: 1 = adjusted, 0 = raw.
+DAILY_PRICE_ADJ = {True: "1", False: "0"}

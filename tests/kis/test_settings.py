@@ -1,0 +1,35 @@
+"""env picks host and default limit; base_url overrides; bad values are one clear line."""
+from __future__ import annotations
+
+import pytest
+
+from app.errors import ConfigError
+from app.kis.retry import RetryPolicy
+from app.kis.settings import KisSettings
+
+
+def test_env_defaults_and_override():
+    real, paper = KisSettings(env="real"), KisSettings(env="paper")
+    assert (real.url, real.limit) == ("https://openapi.koreainvestment.com:9443", 18.0)
+    assert (paper.url, paper.limit) == ("https://openapivts.koreainvestment.com:29443", 1.0)
+    sim = KisSettings(env="paper", base_url="http://127.0.0.1:8080/", rate_limit=0)
+    assert (sim.url, sim.limit) == ("http://127.0.0.1:8080", 0.0)
+
+
+@pytest.mark.parametrize("kw, text", [
+    (dict(env="live"), "env='live'"), (dict(rate_limit=-1), "rate_limit < 0"),
+    (dict(market="Q"), "market='Q'"), (dict(rate_margin=0.7), "rate_margin"),
+])
+def test_bad_settings(kw, text):
+    with pytest.raises(ConfigError, match="bad kis settings") as info:
+        KisSettings(**kw)
+    assert text in str(info.value) and "\n" not in str(info.value)
+
+
+def test_retry_policy_full_jitter_is_bounded():
+    policy = RetryPolicy(attempts=4, base_s=0.1, cap_s=0.3)
+    delays = [policy.delay(n) for n in (1, 2, 3, 4) for _ in range(200)]
+    assert min(delays) >= 0 and max(delays) <= 0.3
+    assert max(policy.delay(1) for _ in range(200)) <= 0.1
+    with pytest.raises(ConfigError):
+        RetryPolicy(attempts=0)
