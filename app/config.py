@@ -70,6 +70,8 @@ class KisConfig:
     retry_cap_s: float = 5.0
     max_connections: int = 32  # requests in flight per process
     token_refresh_before_s: float = 600.0
+    token_interval_s: float = 60.0  # at most one token issuance per app key this often (KIS: 1/min)
+    token_dir: Optional[str] = None  # file token store when there is no Redis; None = user cache dir
     custtype: str = "P"
 
 

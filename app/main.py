@@ -62,8 +62,23 @@ def fail(exc: AppError, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+def mask_secrets() -> None:
+    """Every log handler masks the secrets of this environment, whoever logs them."""
+    import os
+    from urllib.parse import urlsplit
+
+    from app.kis import redact
+
+    for name in ("KIS_APP_KEY", "KIS_APP_SECRET", "KIS_ACCOUNT"):
+        redact.register_secret(os.environ.get(name))
+    if os.environ.get("REDIS_URL"):
+        redact.register_secret(urlsplit(os.environ["REDIS_URL"]).password)
+    redact.install()
+
+
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
 def hydra_main(cfg: DictConfig) -> None:
+    mask_secrets()
     run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
     try:
         run_stages(cfg, run_dir)

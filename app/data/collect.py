@@ -28,7 +28,7 @@ from app.data.hot_cache import HotCache
 from app.data.sources import ApiSource, open_source, resolve_source
 from app.data.store import BarStore
 from app.data.universe import resolve_symbols
-from app.errors import DataError
+from app.errors import DataError, ServiceError
 from app.kis.credentials import Credentials
 from app.kis.redis_conn import ENV_REDIS_URL
 from app.kis.settings import KisSettings
@@ -66,8 +66,28 @@ def kis_settings(cfg: DictConfig, api: ApiSource, redis_url: str) -> KisSettings
         redis_url=redis_url, key_prefix=f"{cfg.redis.key_prefix}:kis:", timeout_s=k.timeout_s,
         retry_attempts=k.retry_attempts, retry_base_s=k.retry_base_s, retry_cap_s=k.retry_cap_s,
         max_connections=k.max_connections, token_refresh_before_s=k.token_refresh_before_s,
-        market=cfg.data.market, custtype=k.custtype,
+        token_interval_s=k.token_interval_s, token_dir=k.token_dir, market=cfg.data.market, custtype=k.custtype,
     )
+
+
+def preflight(settings: KisSettings, credentials: Credentials | None) -> None:
+    """Get (or reuse) the access token once before fanning out: wrong credentials or an unreachable
+    server then fail the run in one line instead of failing every symbol; the token lands in the
+    shared store, so the actors reuse it instead of issuing their own."""
+    from app.kis.client import KisClient
+    from app.kis.errors import KisError
+
+    async def token() -> None:
+        async with KisClient(settings, credentials) as client:
+            await client.access_token()
+
+    try:
+        asyncio.run(token())
+    except KisError as exc:
+        if exc.msg_cd:
+            raise
+        raise ServiceError(f"cannot reach the KIS server at {settings.url} ({exc.message})",
+                           "check kis.base_url / kis.env and the network, then re-run") from None
 
 
 class CollectorActor:
@@ -171,6 +191,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         hot = (redis_url, cfg.redis.key_prefix, int(cfg.redis.hot_ttl_s)) if redis_url else None
         if not redis_url:
             log.warning("no Redis: the hot cache of latest bars is off")
+        preflight(settings, api.credentials)
         tally = CollectTally(len(symbols), settings.limit)
         log.info("collecting %d symbol(s), freq %s, %s..%s into %s", len(symbols), spec.freq, spec.start,
                  spec.end or "latest", root)

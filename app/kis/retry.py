@@ -28,9 +28,11 @@ class RetryPolicy:
 class Retryable(Exception):
     """A transient failure of one try; carries what the final error should say."""
 
-    def __init__(self, reason: str, *, status: int | None = None, msg_cd: str = "", msg1: str = "") -> None:
+    def __init__(self, reason: str, *, status: int | None = None, msg_cd: str = "", msg1: str = "",
+                 unreachable: bool = False) -> None:
         super().__init__(reason)
         self.reason, self.status, self.msg_cd, self.msg1 = reason, status, msg_cd, msg1
+        self.unreachable = unreachable  # no connection was made: the server never saw the request
 
 
 class TokenRejected(Retryable):

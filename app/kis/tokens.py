@@ -163,6 +163,9 @@ class TokenManager:
             log.info("token issuance refused (EGW00133); waiting for the token of another process")
             return None
         except Retryable as exc:
+            if exc.unreachable:  # nothing reached KIS, so waiting out the issuance interval is pointless
+                raise KisAuthError(f"token issuance failed: {exc.reason}", request=KisRequest("POST", "/oauth2/tokenP"),
+                                   hint="check kis.base_url / kis.env and the network") from None
             log.warning("token issuance failed (%s); retrying after the issuance interval", exc.reason)
             return None
         except KisError:

@@ -87,6 +87,8 @@ class Transport:
                 status, raw = resp.status, await resp.read()
         except asyncio.TimeoutError:
             raise Retryable("timed out") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise Retryable(f"cannot connect ({type(exc).__name__})", unreachable=True) from None
         except aiohttp.ClientError as exc:
             raise Retryable(f"connection failed ({type(exc).__name__})") from None
         try:
