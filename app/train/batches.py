@@ -1,0 +1,62 @@
+"""Turning windows into the loop's batches: from Ray Data shards, or from in-memory arrays."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from ray.data.collate_fn import NumpyBatchCollateFn
+
+
+def _tensor(a: np.ndarray, dtype: np.dtype) -> torch.Tensor:
+    """Arrow-backed arrays are read-only; torch needs a writable buffer, so copy those."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
+
+
+def timestamps_as_int64(ts: np.ndarray) -> np.ndarray:
+    """Timestamps (datetime64, or tz-aware Timestamp objects) as int64 UTC nanoseconds.
+
+    Only equality matters downstream: rows with the same instant form one cross-section.
+    """
+    ts = np.asarray(ts)
+    if ts.dtype.kind in "iu":
+        return ts.astype(np.int64)
+    return np.asarray(pd.DatetimeIndex(ts).as_unit("ns").asi8, dtype=np.int64)
+
+
+class WindowCollate(NumpyBatchCollateFn):
+    """Ray Data numpy batch -> ``{"x", "y"[, "ts"]}`` tensors; the string columns are dropped."""
+
+    def __init__(self, with_ts: bool = False) -> None:
+        super().__init__()
+        self.with_ts = with_ts
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        out = {"x": _tensor(batch["x"], np.float32), "y": _tensor(batch["y"], np.float32)}
+        if self.with_ts:
+            out["ts"] = torch.from_numpy(timestamps_as_int64(batch["ts"]))
+        return out
+
+
+def array_batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    ts: np.ndarray | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """The same batches from in-memory arrays (single-process training, tests, the benchmark)."""
+    order = np.random.default_rng(seed).permutation(len(x)) if shuffle else np.arange(len(x))
+    xt = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    yt = torch.from_numpy(np.ascontiguousarray(y, np.float32))
+    tt = torch.from_numpy(timestamps_as_int64(ts)) if ts is not None else None
+    for start in range(0, len(x), batch_size):
+        idx = torch.from_numpy(order[start : start + batch_size])
+        batch = {"x": xt[idx], "y": yt[idx]}
+        if tt is not None:
+            batch["ts"] = tt[idx]
+        yield batch

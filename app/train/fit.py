@@ -1,0 +1,174 @@
+"""``fit``: train one model with Ray Train and write the run's outputs.
+
+Run folder outputs: ``checkpoints/<run name>/epoch_NNNN`` (Ray's storage: the best and the latest
+checkpoints), ``checkpoints/best`` (a copy of the best one: what prediction and the realtime path
+load), ``predictions.parquet`` (val and, when given, test), ``metrics.json`` and ``run.log``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+import ray.train
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
+from ray.train.torch import TorchTrainer
+
+from app.errors import AppError
+from app.models.factory import read_meta
+from app.train.baselines import run_baselines
+from app.train.checkpoint import json_safe
+from app.train.config import TrainConfig
+from app.train.loop import steps_per_epoch
+from app.train.plan import FitData, Plan, make_plan
+from app.train.predict import predict
+from app.train.progress import EpochLogCallback, run_log
+from app.train.worker import train_loop_per_worker
+
+log = logging.getLogger(__name__)
+
+BEST_DIR = "best"
+__all__ = ["FitData", "FitResult", "fit"]
+
+
+@dataclass
+class FitResult:
+    best_checkpoint: Path  # run_dir/checkpoints/best
+    history: list[dict[str, Any]]  # one row per epoch (metrics as reported)
+    best_metrics: dict[str, Any]  # the best epoch's row
+    run_name: str  # Ray Train run name under run_dir/checkpoints
+    metrics_path: Path
+    predictions_path: Path  # not written when fit(..., write_predictions=False)
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # startup_s, epochs_s, shutdown_s, outputs_s, total_s
+
+
+def _unwrap_worker_error(exc: ray.train.TrainingFailedError) -> None:
+    """Re-raise a worker's AppError (bad data, bad config) as the one-line error it is."""
+    for failure in getattr(exc, "worker_failures", {}).values():
+        cause = getattr(failure, "cause", failure)
+        if isinstance(cause, AppError):
+            raise type(cause)(str(cause)) from None
+
+
+def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTrainer:
+    cfg, data = plan.cfg, plan.data
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "train_cfg": cfg.to_dict(),
+            "model_cfg": plan.model_cfg,
+            "n_features": int(data.n_features),
+            "extra_meta": json_safe(dict(data.extra_meta)),
+            "steps_per_epoch": spe,
+        },
+        scaling_config=ScalingConfig(
+            num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker}
+        ),
+        run_config=RunConfig(
+            name=plan.name,
+            storage_path=str(plan.storage),
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=cfg.num_to_keep, checkpoint_score_attribute="score", checkpoint_score_order="max"
+            ),
+            failure_config=FailureConfig(max_failures=cfg.max_failures),
+            callbacks=[EpochLogCallback(plan.log_path, cfg.epochs), *callbacks],
+        ),
+        datasets={"train": data.train, "val": data.val},
+    )
+
+
+def _write_predictions(best: Path, data: FitData, cfg: TrainConfig, path: Path) -> None:
+    splits = {"val": data.val} | ({"test": data.test} if data.test is not None else {})
+    frames = [predict(best, ds, batch_size=cfg.eval_batch_size).assign(split=name) for name, ds in splits.items()]
+    pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
+
+
+def _train(plan: Plan, callbacks: Sequence[UserCallback]) -> ray.train.Result:
+    cfg = plan.cfg
+    log.info(
+        "training %s (%d parameters) as %s: %d train rows, %d worker(s), %s",
+        plan.model_cfg["_target_"], plan.n_params, plan.name, plan.n_train, cfg.num_workers,
+        "resuming" if cfg.resume else "new run",
+    )
+    spe = steps_per_epoch(plan.n_train // cfg.num_workers, cfg)
+    trainer = _trainer(plan, spe, callbacks)
+    try:
+        return trainer.fit()
+    except ray.train.TrainingFailedError as exc:
+        log.error("training run %s failed; continue it with train.resume=true", plan.name)
+        _unwrap_worker_error(exc)
+        raise
+
+
+def _timings(history: list[dict], began: float, trained: float, finished: float) -> dict[str, float]:
+    """Start-up (to the first epoch), epochs, shutdown and output writing, for this call only."""
+    fresh = [r for r in history if (r.get("started_at") or 0) >= began]
+    first = min((r["started_at"] for r in fresh), default=trained)
+    last = max((r["started_at"] + r["epoch_seconds"] for r in fresh), default=trained)
+    return {
+        "startup_s": first - began,
+        "epochs_s": last - first,
+        "shutdown_s": trained - last,
+        "outputs_s": finished - trained,
+        "total_s": finished - began,
+    }
+
+
+def _write_outputs(plan: Plan, result: ray.train.Result, began: float, trained: float, predictions: bool) -> FitResult:
+    best_ckpt = result.get_best_checkpoint(metric="score", mode="max")
+    if best_ckpt is None or result.checkpoint is None:
+        raise AppError(f"training run {plan.name} reported no checkpoint", "see run.log for the worker errors")
+    best = plan.storage / BEST_DIR
+    shutil.rmtree(best, ignore_errors=True)
+    shutil.copytree(best_ckpt.path, best)
+    history = read_meta(result.checkpoint.path)["history"]
+    best_row = read_meta(best)["metrics"]
+    predictions_path = plan.run_dir / "predictions.parquet"
+    if predictions:
+        _write_predictions(best, plan.data, plan.cfg, predictions_path)
+    baselines = {}
+    if plan.cfg.baselines:
+        baselines = run_baselines(
+            plan.data.train, plan.data.val, alpha=plan.cfg.ridge_alpha, persistence_index=plan.persistence
+        )
+    timings = _timings(history, began, trained, time.time())
+    summary = {
+        "run_name": plan.name, "model": plan.model_cfg, "n_parameters": plan.n_params,
+        "monitor": plan.cfg.monitor, "best_epoch": best_row.get("epoch"), "best": best_row,
+        "history": history, "baselines": baselines, "timings": timings, "train": plan.cfg.to_dict(),
+    }
+    metrics_path = plan.run_dir / "metrics.json"
+    metrics_path.write_text(json.dumps(json_safe(summary), indent=1))
+    log.info("best epoch %s: %s=%s; outputs in %s", best_row.get("epoch"), plan.cfg.monitor,
+             best_row.get(plan.cfg.monitor), plan.run_dir)
+    return FitResult(best, history, best_row, plan.name, metrics_path, predictions_path, baselines, timings)
+
+
+def fit(
+    model_cfg: Mapping[str, Any],
+    train_cfg: TrainConfig | Mapping[str, Any],
+    data: FitData | tuple,
+    run_dir: str | Path,
+    *,
+    callbacks: Sequence[UserCallback] = (),
+    write_predictions: bool = True,
+) -> FitResult:
+    """Train ``model_cfg`` (a Hydra node with ``_target_``) on ``data``; outputs go to ``run_dir``.
+
+    ``data`` is ``(train_ds, val_ds, n_features, extra_meta[, test_ds])``. Needs Ray initialised.
+    Inputs are checked before Ray Train starts. With ``train_cfg.resume`` the newest training run
+    in ``run_dir`` continues from its last checkpoint (epoch, optimizer, scheduler, RNG state).
+    ``callbacks`` are extra Ray Train callbacks (a Tune trial passes ``TuneReportCallback()``);
+    ``write_predictions=False`` skips the batch-inference pass (e.g. inside a sweep).
+    """
+    began = time.time()
+    plan = make_plan(model_cfg, train_cfg, data, run_dir)
+    with run_log(plan.log_path):
+        result = _train(plan, callbacks)
+        return _write_outputs(plan, result, began, time.time(), write_predictions)
