@@ -43,11 +43,12 @@ def fit_ridge(features: np.ndarray, y: np.ndarray, alpha: float) -> Ridge:
 
 
 def last_step(data: "ray.data.Dataset | Mapping[str, np.ndarray]", batch_size: int = 4096) -> dict[str, np.ndarray]:
-    """``x_last`` (n, F), ``y`` and ``ts`` (int64 ns) without holding whole windows in memory."""
+    """``x_last`` (n, F), ``y``, ``ts`` (int64 ns) and, when present, ``symbol``, without holding
+    whole windows in memory."""
     if isinstance(data, Mapping):
         batches = [data]
     elif isinstance(data, ray.data.Dataset):
-        cols = [c for c in ("x", "y", "ts") if c in data.schema().names]
+        cols = [c for c in ("x", "y", "ts", "symbol") if c in data.schema().names]
         batches = data.select_columns(cols).iter_batches(batch_size=batch_size, batch_format="numpy")
     else:
         raise DataError(f"cannot read windows from {type(data).__name__}", "pass a Ray Dataset or a dict of arrays")
@@ -57,6 +58,8 @@ def last_step(data: "ray.data.Dataset | Mapping[str, np.ndarray]", batch_size: i
         parts["y"].append(np.asarray(b["y"], np.float32))
         if "ts" in b:
             parts["ts"].append(timestamps_as_int64(b["ts"]))
+        if "symbol" in b:
+            parts.setdefault("symbol", []).append(np.asarray(b["symbol"]).astype(str))
     if not parts["y"]:
         raise DataError("no windows to evaluate the baselines on", "check the split's date range")
     out = {k: np.concatenate(v) for k, v in parts.items() if v}
