@@ -194,9 +194,23 @@ def _validate_groups(cfg: DictConfig) -> None:
     for cls, key in ((FeaturesConfig, "features"), (LabelConfig, "label"), (SplitConfig, "split"),
                      (WindowsConfig, "windows")):
         coerce(cls, plain[key])
+    _validate_sim(cfg)
     model = plain.get("model")
     if not isinstance(model, dict) or not str(model.get("_target_", "")).startswith("app.models."):
         raise ConfigError("model has no app.models _target_", "pick one of conf/model/, e.g. model=lstm")
+
+
+def _validate_sim(cfg: DictConfig) -> None:
+    """The embedded simulator's own checks, reported under ``data.sim.*`` before anything starts."""
+    from app.data.sources import sim_config
+    from app.kis.credentials import Credentials
+    from app.sim.config import validate as validate_sim
+
+    try:
+        validate_sim(sim_config(cfg, Credentials("config-check", "config-check")))
+    except ConfigError as exc:
+        raise ConfigError(f"data.sim: {exc.message}".replace("market.", "").replace("faults.", "faults."),
+                          exc.hint) from None
 
 
 def symbols_of(cfg: DictConfig) -> list[str]:

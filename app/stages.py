@@ -31,7 +31,8 @@ def _counts(stage: str, result: Any) -> dict[str, Any]:
     if stage == "features":
         return {"rows": getattr(result, "rows", None)}
     if stage == "train":
-        return {"samples": getattr(result, "samples", None)}
+        history = getattr(result, "history", None) or []
+        return {"samples": sum(int(h.get("train_samples", 0)) for h in history) or None}
     return {}
 
 
