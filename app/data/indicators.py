@@ -14,6 +14,7 @@ import numpy as np
 import talib
 
 from app.data.feature_config import FeaturesConfig, IndicatorConfig
+from app.data.panel import safe_div
 from app.errors import ConfigError
 
 
@@ -68,24 +69,17 @@ def ta_indicators(o, h, l, c, v, cfg: IndicatorConfig) -> dict[str, np.ndarray]:
     return out
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = num / den
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
 def scale_free_companions(ind: dict[str, np.ndarray], c: np.ndarray, cfg: FeaturesConfig) -> dict[str, np.ndarray]:
     """Unit-free versions of the price-unit indicators (prices over prices)."""
     out: dict[str, np.ndarray] = {}
     if cfg.ma_ratios:
         for n in cfg.indicators.sma:
-            out[f"close_sma_{n}"] = _ratio(c, ind[f"sma_{n}"]) - 1.0
+            out[f"close_sma_{n}"] = safe_div(c, ind[f"sma_{n}"]) - 1.0
         for n in cfg.indicators.ema:
-            out[f"close_ema_{n}"] = _ratio(c, ind[f"ema_{n}"]) - 1.0
+            out[f"close_ema_{n}"] = safe_div(c, ind[f"ema_{n}"]) - 1.0
     for name in ("macd", "macd_signal", "macd_hist"):
-        out[f"{name}_rel"] = _ratio(ind[name], c)
+        out[f"{name}_rel"] = safe_div(ind[name], c)
     width = ind["bb_upper"] - ind["bb_lower"]
-    out["bb_width"] = _ratio(width, ind["bb_middle"])
-    out["bb_pos"] = _ratio(c - ind["bb_lower"], width)
+    out["bb_width"] = safe_div(width, ind["bb_middle"])
+    out["bb_pos"] = safe_div(c - ind["bb_lower"], width)
     return out

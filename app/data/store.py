@@ -134,15 +134,7 @@ class BarStore:
             raise DataError(f"partition {symbol} was given rows of other symbols", "write one symbol per call")
         path = self.partition(freq, symbol)
         _atomic_write_bytes(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-        entry = ManifestEntry(
-            symbol=symbol,
-            freq=freq,
-            first_ts=table["ts"][0].as_py().isoformat() if table.num_rows else "",
-            last_ts=table["ts"][-1].as_py().isoformat() if table.num_rows else "",
-            rows=table.num_rows,
-            source=source,
-            collected_at=dt.datetime.now(KST).isoformat(timespec="seconds"),
-        )
+        entry = _entry(symbol, freq, table, source)
         self._write_manifest(entry)
         return entry
 
@@ -170,19 +162,24 @@ class BarStore:
         for symbol in self.symbols(freq):
             table = self.read(freq, symbol)
             prev = known.get(symbol)
-            entry = ManifestEntry(
-                symbol=symbol,
-                freq=freq,
-                first_ts=table["ts"][0].as_py().isoformat() if table.num_rows else "",
-                last_ts=table["ts"][-1].as_py().isoformat() if table.num_rows else "",
-                rows=table.num_rows,
-                source=prev.source if prev else source,
-                collected_at=prev.collected_at if prev else dt.datetime.now(KST).isoformat(timespec="seconds"),
-            )
+            entry = _entry(symbol, freq, table, prev.source if prev else source, prev.collected_at if prev else None)
             if entry != prev:
                 self._write_manifest(entry)
             known[symbol] = entry
         return known
+
+
+def _entry(symbol: str, freq: str, table: pa.Table, source: str, collected_at: str | None = None) -> ManifestEntry:
+    """The manifest entry describing ``table`` (a conformed partition)."""
+    return ManifestEntry(
+        symbol=symbol,
+        freq=freq,
+        first_ts=table["ts"][0].as_py().isoformat() if table.num_rows else "",
+        last_ts=table["ts"][-1].as_py().isoformat() if table.num_rows else "",
+        rows=table.num_rows,
+        source=source,
+        collected_at=collected_at or dt.datetime.now(KST).isoformat(timespec="seconds"),
+    )
 
 
 def _as_kst(value) -> dt.datetime:

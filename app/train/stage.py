@@ -72,8 +72,10 @@ def test_metrics(preds: pd.DataFrame) -> dict[str, dict[str, float]]:
     out = {}
     for name, col in cols.items():
         ok = test[col].notna().to_numpy()
-        out[name] = forecast_metrics(test[col].to_numpy(np.float64)[ok], test["label"].to_numpy(np.float64)[ok],
-                                     dates[ok])
+        scores = forecast_metrics(test[col].to_numpy(np.float64)[ok], test["label"].to_numpy(np.float64)[ok],
+                                  dates[ok])
+        # NaN (an IC of a constant forecast) is not JSON: written as null
+        out[name] = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in scores.items()}
     if "oracle" in out and out["oracle"].get("ic"):
         out["model"]["ic_of_oracle"] = out["model"]["ic"] / out["oracle"]["ic"]
     return out
@@ -97,5 +99,5 @@ def run(cfg: DictConfig, run_dir: Path) -> FitResult:
     metrics = json.loads(result.metrics_path.read_text())
     metrics["test"] = test_metrics(preds)
     result.metrics_path.write_text(json.dumps(metrics, indent=1, default=float))
-    log.info("test IC: %s", {k: round(v.get("ic") or float("nan"), 4) for k, v in metrics["test"].items()})
+    log.info("test IC: %s", {k: None if v.get("ic") is None else round(v["ic"], 4) for k, v in metrics["test"].items()})
     return result
