@@ -24,6 +24,8 @@ from app.sim.config import FaultConfig  # one definition of the simulator's inje
 from app.train.config import TrainConfig
 
 STAGES = ("collect", "features", "train", "tune", "evaluate", "report", "realtime")
+#: Stages that only run when named (``stage=compare runs=[...]``), never as part of ``all``.
+EXTRA_STAGES = ("compare",)
 SOURCES = ("auto", "sim", "kis", "file")
 
 
@@ -110,6 +112,7 @@ class AppConfig:
     seed: int = 42
     debug: bool = False
     run_dir: Optional[str] = None  # stage=report: an existing run folder
+    runs: list[str] = field(default_factory=list)  # stage=compare: run folders to compare
     data: DataConfig = field(default_factory=DataConfig)
     kis: KisConfig = field(default_factory=KisConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
@@ -137,13 +140,15 @@ def stages_of(cfg: DictConfig) -> list[str]:
     names = [str(n).strip() for n in names]
     if names == ["all"]:
         return list(STAGES)
-    unknown = [n for n in names if n not in STAGES]
+    unknown = [n for n in names if n not in STAGES + EXTRA_STAGES]
     if unknown:
         raise ConfigError(
             f"unknown stage {', '.join(unknown)}",
-            f"use stage=<one of {', '.join(STAGES)}, all> or a list like stage=[collect,features]",
+            f"use stage=<one of {', '.join(STAGES + EXTRA_STAGES)}, all> or a list like stage=[collect,features]",
         )
-    return [s for s in STAGES if s in names]
+    if "compare" in names and not cfg.runs:
+        raise ConfigError("stage=compare needs run folders", "add runs=[experiments/lstm/<a>,experiments/gru/<b>]")
+    return [s for s in STAGES + EXTRA_STAGES if s in names]
 
 
 def parse_date(value: str, key: str) -> dt.date:

@@ -20,6 +20,7 @@ RUNNERS: dict[str, str] = {
     "train": "app.train.stage:run",
     "evaluate": "app.evaluate.stage:run",
     "report": "app.report.stage:run",
+    "compare": "app.report.stage:run_compare",
 }
 
 
@@ -61,7 +62,7 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         timings[stage] = time.perf_counter() - started
         if stage == "collect":
             _carry_symbols(cfg, result)
-        if stage != "report":
+        if stage not in ("report", "compare"):
             record_stage(run_dir, stage, timings[stage], **_counts(stage, result))
         log.info("stage %s done in %.1f s", stage, timings[stage])
     return timings

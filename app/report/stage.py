@@ -33,3 +33,15 @@ def run(cfg: Any, run_dir: Path) -> dict:
     if other:
         return build_report(Path(str(other)).expanduser(), report_cfg=report_config(cfg))
     return build_report(run_dir, config=cfg, report_cfg=report_config(cfg))
+
+
+def run_compare(cfg: Any, run_dir: Path) -> dict:
+    """``stage=compare runs=[...]``: one table (CSV, Markdown) and plot over several runs, in this run's folder."""
+    from app.report.compare import compare_runs
+
+    runs = [Path(str(r)).expanduser().resolve() for r in lookup(cfg, "runs", [])]
+    for run in runs:  # a finished run whose report was never built gets one now
+        if not (run / "performance_report.json").exists() and (run / "predictions.parquet").exists():
+            build_report(run, report_cfg=report_config(cfg))
+    paths = compare_runs(runs, run_dir)
+    return {k: str(v) for k, v in paths.items()}
