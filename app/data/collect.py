@@ -103,10 +103,13 @@ class CollectorActor:
         self.hot = HotCache(*hot) if hot else None
 
     def __call__(self, batch: dict) -> dict:
+        began = time.time()
         outcomes, stats = self.loop.run_until_complete(self._run(list(batch["symbol"])))
         rows = [o.as_row() for o in outcomes]
         cols = {k: [r[k] for r in rows] for k in rows[0]}
         cols.update({k: [v if i == 0 else 0 for i in range(len(rows))] for k, v in stats.items()})
+        # wall-clock span of this batch's work, so rates can exclude Ray's start-up
+        cols["span_start"], cols["span_end"] = [began] * len(rows), [time.time()] * len(rows)
         return cols
 
     async def _run(self, symbols: list[str]) -> tuple[list[SymbolOutcome], dict[str, int]]:

@@ -14,12 +14,17 @@ class CollectTally:
         self.started = time.perf_counter()
         self.outcomes: dict[str, dict] = {}
         self.api: dict[str, int] = {}
+        self.span = (float("inf"), float("-inf"))  # first batch start, last batch end (epoch seconds)
 
     def add(self, batch: dict) -> None:
         """Fold one actor batch (columns of SymbolOutcome fields plus ``api_*`` counters) in."""
         symbols = list(batch["symbol"])
+        skip = ("api_", "span_")
         for i, symbol in enumerate(symbols):
-            self.outcomes[str(symbol)] = {k: _py(batch[k][i]) for k in batch if not k.startswith("api_")}
+            self.outcomes[str(symbol)] = {k: _py(batch[k][i]) for k in batch if not k.startswith(skip)}
+        if "span_start" in batch and len(symbols):
+            self.span = (min(self.span[0], float(min(batch["span_start"]))),
+                         max(self.span[1], float(max(batch["span_end"]))))
         for k in batch:
             if k.startswith("api_"):
                 self.api[k[4:]] = self.api.get(k[4:], 0) + int(sum(_py(v) for v in batch[k]))
@@ -32,6 +37,7 @@ class CollectTally:
         secs = self.elapsed()
         fetched = sum(int(r["fetched"]) for r in rows)
         requests = self.api.get("requests", 0)
+        active = self.span[1] - self.span[0] if self.span[1] > self.span[0] else secs
         return {
             "symbols": self.total,
             "symbols_done": len(self.outcomes),
@@ -45,6 +51,8 @@ class CollectTally:
             "seconds": round(secs, 3),
             "bars_per_s": round(fetched / secs, 1),
             "requests_per_s": round(requests / secs, 2),
+            "active_seconds": round(active, 3),  # from the first actor batch: Ray start-up excluded
+            "requests_per_s_active": round(requests / active, 2),
             "rate_limit": self.limit,
         }
 

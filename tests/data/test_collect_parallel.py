@@ -46,8 +46,7 @@ def test_four_actors_share_one_rate_limit(ray_session, tmp_path: Path, redis_pre
     assert manifest["failed"] == {}
     assert stats["rate_limited"] == 0, stats
     assert stats["max_in_window"] <= limit
-    achieved = manifest["totals"]["requests"] / manifest["totals"]["seconds"]
-    assert achieved > 0.5 * limit  # paced near the limit, not crawling (start-up included)
+    assert manifest["totals"]["requests_per_s_active"] > 0.7 * limit  # paced near the limit, not crawling
 
 
 @pytest.mark.slow
