@@ -39,6 +39,7 @@ class SimDataConfig:
     today: Optional[str] = None  # the simulated "today"; None = latest KRX session
     rate_limit: Optional[float] = None  # requests/s per app key; None = KIS's real limit, 0 = none
     signal_strength: Optional[float] = None  # None = the simulator's default
+    nonlinear_strength: Optional[float] = None  # None = the simulator's default (0: a linear signal)
     faults: FaultConfig = field(default_factory=FaultConfig)  # all off by default
 
 

@@ -47,6 +47,8 @@ def sim_config(cfg: DictConfig, credentials: Credentials):
     market = MarketConfig(seed=sim.seed, n_symbols=sim.n_symbols, start=sim.start, today=sim.today)
     if sim.signal_strength is not None:
         market.signal_strength = float(sim.signal_strength)
+    if sim.nonlinear_strength is not None:
+        market.nonlinear_strength = float(sim.nonlinear_strength)
     return SimConfig(
         env=cfg.kis.env,
         rest_rate_limit=sim.rate_limit,

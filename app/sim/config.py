@@ -38,6 +38,7 @@ class MarketConfig:
     today: str | None = None  # the server's "today" (snapped to a session on/before it)
     now: str | None = None  # "HHMMSS" wall clock of today; None = after the close
     signal_strength: float = 0.1  # sd of the predictable part / sd of the idiosyncratic noise
+    nonlinear_strength: float = 0.0  # weight of (x_t^2 - 1)/sqrt(2) in the signal: what a linear model misses
     n_sectors: int = 5  # sector factors (one per stock) besides the market factor
     factor_persistence: float = 0.05  # AR(1) coefficient of the factor returns
     volume_persistence: float = 0.9  # AR(1) coefficient of the volume-revealed signal
@@ -133,6 +134,8 @@ def validate(cfg: SimConfig) -> SimConfig:
         raise ConfigError(f"market.now={m.now!r} is not HHMMSS", "use e.g. 103000, or null for after the close")
     if not 1 <= m.n_symbols <= 5000:
         raise ConfigError(f"market.n_symbols={m.n_symbols} is out of range", "use 1..5000")
+    if not 0.0 <= m.nonlinear_strength <= 2.0:
+        raise ConfigError(f"market.nonlinear_strength={m.nonlinear_strength} is out of range", "use 0..2")
     if not 0.0 <= m.signal_strength <= 0.9:
         raise ConfigError(f"market.signal_strength={m.signal_strength} is out of range", "use 0..0.9 (0.1 is realistic)")
     if not (0 < m.idio_vol_min <= m.idio_vol_max < 0.1):

@@ -5,7 +5,8 @@ in future Gaussian shocks, so its mean M follows a recursion on expected z's and
 follows from impulse responses (the reversal/momentum feedback included). The oracle is
 E[C_{t+h}/C_t - 1] = exp(M + V/2) - 1. Approximations: tick rounding and limit clipping are
 ignored (rounding error is mean-zero and below half a tick), jumps enter as extra Gaussian
-variance, and the stochastic factor variance enters through its conditional expectation.
+variance, the stochastic factor variance enters through its conditional expectation, and the
+future variance of the nonlinear term (x^2) is left out of V (it matters for h >= 2 only).
 """
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ def expected_log_return(cfg: MarketConfig, prm: Params, hist: History, h: int) -
     total = np.zeros_like(hist.z)
     for j in range(1, h + 1):
         mom = sum(zz(j - q) for q in range(2, 2 + MOM_LAGS))
-        e_j = (prm.drift[:, None] + ks * (-0.5 * zz(j - 1) + 0.25 * mom + SQRT_HALF * phi_x ** (j - 1) * hist.x)
+        # E[x_{t+j-1}^2 - 1 | x_t] = phi_x^(2(j-1)) (x_t^2 - 1): x is an exogenous AR(1)
+        quad = cfg.nonlinear_strength * SQRT_HALF * phi_x ** (2 * (j - 1)) * (hist.x**2 - 1.0)
+        e_j = (prm.drift[:, None] + ks * (-0.5 * zz(j - 1) + 0.25 * mom + SQRT_HALF * phi_x ** (j - 1) * hist.x + quad)
                + phi**j * (prm.beta[:, None] * mkt + prm.gamma[:, None] * sec))
         z_exp[j] = e_j / prm.s_tot[:, None]
         total += e_j

@@ -3,7 +3,8 @@
 Every symbol's adjusted log return on day t is
 
     r_t = mu_{t-1} + beta_i*M_t + gamma_i*S_{s(i),t} + sigma_i*eps_t + J_t   (J: rare jumps)
-    mu_t = d_i + k*sigma_i*(-0.5 z_t + 0.25 (z_{t-1}+..+z_{t-4}) + sqrt(0.5) x_t),   k = signal_strength
+    mu_t = d_i + k*sigma_i*(-0.5 z_t + 0.25 (z_{t-1}+..+z_{t-4}) + sqrt(0.5) x_t + c sqrt(0.5) (x_t^2 - 1)),
+    k = signal_strength, c = nonlinear_strength
 
 with z_t the observed (tick-rounded) return over its long-run sd and x_t an AR(1) that sets the
 log volume, so the predictable part is a function of the bars a model sees. Factors M and S are
@@ -128,9 +129,12 @@ def split_schedule(cfg: MarketConfig, n: int, t_len: int) -> dict[int, int]:
     return {int(i): int(t) for i, t in zip(who, when)}
 
 
-def signal(z_hist: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Unit-variance predictor from z_t (column 0), z_{t-1..t-4} and x_t."""
-    return -0.5 * z_hist[:, 0] + 0.25 * z_hist[:, 1:].sum(axis=1) + SQRT_HALF * x
+def signal(z_hist: np.ndarray, x: np.ndarray, nonlinear: float = 0.0) -> np.ndarray:
+    """Predictor from z_t (column 0), z_{t-1..t-4} and x_t: a unit-variance linear part plus
+    ``nonlinear`` times the zero-mean, unit-variance (x_t^2 - 1)/sqrt(2), which no linear function of
+    the bars can express (high volume in either direction of x lifts the next return)."""
+    linear = -0.5 * z_hist[:, 0] + 0.25 * z_hist[:, 1:].sum(axis=1) + SQRT_HALF * x
+    return linear + nonlinear * SQRT_HALF * (x * x - 1.0)
 
 
 def simulate(cfg: MarketConfig, days: list[dt.date], prm: Params) -> History:
@@ -160,7 +164,7 @@ def simulate(cfg: MarketConfig, days: list[dt.date], prm: Params) -> History:
         z = np.log(close / base) / prm.s_tot
         z_hist = np.concatenate([z[:, None], z_hist[:, :-1]], axis=1)
         x = phi_x * x + math.sqrt(1 - phi_x * phi_x) * xi
-        mu = prm.drift + k * prm.sigma * signal(z_hist, x)
+        mu = prm.drift + k * prm.sigma * signal(z_hist, x, cfg.nonlinear_strength)
         o, hi, lw = _ohlc(base, close, up, lo, prm, day, g, np.log(close / base))
         v = np.maximum(np.rint(np.exp(prm.log_vol_mean + VOLUME_SD * x + VOLUME_ABS_RET * (np.abs(z) - 0.8))), MIN_VOLUME)
         vol[:, t] = v.astype(np.int64)

@@ -205,3 +205,32 @@ def test_bad_symbol_and_bad_config_fail_with_one_line_fixes(market):
         sim_config_from_dict({"markett": {}})
     cfg = sim_config_from_dict({"env": "paper", "faults": {"drop": 0.5}, "market": {"n_symbols": 3}})
     assert isinstance(cfg, SimConfig) and cfg.effective_rate_limit() == 1.0 and cfg.faults.drop == 0.5
+
+
+def test_nonlinear_component_keeps_the_oracle_calibrated_and_beyond_linear_reach():
+    """With x^2 in the signal the oracle stays E[r | state]; a linear fit on the state misses part of it."""
+    import numpy as np
+
+    from app.sim.config import MarketConfig as MC
+    from app.sim.market import Market as Mk
+
+    m = Mk(MC(seed=3, n_symbols=20, start="2020-01-02", today="2024-12-30", signal_strength=0.5,
+              nonlinear_strength=1.0))
+    o = m.oracle(1).to_pandas()
+    frames = []
+    for s in m.symbols:
+        b = m.daily_bars(s).to_pandas()
+        b["fwd"] = b["close"].shift(-1) / b["close"] - 1
+        frames.append(b[["symbol", "ts", "fwd"]])
+    import pandas as pd
+
+    d = pd.concat(frames).merge(o, on=["symbol", "ts"]).dropna()
+    slope = np.polyfit(d["expected_return"], d["fwd"], 1)[0]
+    assert 0.9 < slope < 1.1
+    # x is what the volume reveals; its square carries signal a linear model of x cannot use
+    i = m.symbols.index(d["symbol"].iloc[0])
+    x = m.hist.x[i]
+    mu = m.hist.mu[i] - m.params.drift[i]
+    lin = np.polyfit(x, mu, 1)
+    resid = mu - np.polyval(lin, x)
+    assert np.corrcoef(resid, x * x)[0, 1] > 0.3
