@@ -22,9 +22,10 @@ RUN_FILES = [
 @pytest.mark.slow
 def test_main_command_with_a_strong_signal_produces_the_run_folder_and_learns_the_signal(tmp_path: Path):
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "app.main", "+experiment=lstm", "data.limit=10", "data.start=2021-01-04",
-            "data.sim.start=2020-01-02", "data.sim.n_symbols=10", "data.sim.signal_strength=0.8",
-            "data.sim.rate_limit=0", "train.epochs=4", "train.monitor=val_ic", f"store.root={tmp_path / 'store'}",
+    # The experiment as `make run` runs it (30 symbols since 2019), with a stronger, partly non-linear
+    # planted signal and no rate limit so that it takes about a minute and a half.
+    args = [sys.executable, "-m", "app.main", "+experiment=lstm", "data.sim.signal_strength=0.5",
+            "data.sim.nonlinear_strength=1.5", "data.sim.rate_limit=0", f"store.root={tmp_path / 'store'}",
             f"hydra.run.dir={run}"]
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -34,12 +35,9 @@ def test_main_command_with_a_strong_signal_produces_the_run_folder_and_learns_th
     assert {"symbol", "ts", "prediction", "label", "split", "pred_zero", "pred_ridge", "pred_oracle"} <= set(preds)
     assert set(preds["split"]) == {"val", "test"}
     test = json.loads((run / "metrics.json").read_text())["test"]
-    # The network learned the planted signal: far above the zero forecast (no cross-sectional IC at all)
-    # and close to the oracle. Ridge is not ordered below it: this simulator's signal is nearly linear in
-    # the last bar's features, so ridge reaches ~0.96 of the oracle and the two trade places run to run.
+    # The network learned the planted signal, non-linear part included: it beats the zero forecast (no
+    # cross-sectional IC at all) and ridge on the last bar's features, and stays at or below the oracle.
     assert test["zero"]["ic"] is None
-    assert test["model"]["ic"] > 0.6 * test["oracle"]["ic"] > 0.1, test
-    assert test["model"]["ic"] > 0.6 * test["ridge"]["ic"], test
-    assert test["oracle"]["ic"] >= test["model"]["ic"] - 0.02
+    assert test["oracle"]["ic"] + 0.02 >= test["model"]["ic"] > test["ridge"]["ic"] > 0.1, test
     report = json.loads((run / "performance_report.json").read_text())
     assert set(report["evaluation"]["models"]) >= {"model", "zero", "ridge", "oracle"}
