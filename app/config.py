@@ -22,10 +22,13 @@ from app.evaluate.config import EvaluateConfig
 from app.report.build import ReportConfig
 from app.sim.config import FaultConfig  # one definition of the simulator's injectable faults
 from app.train.config import TrainConfig
+from app.tune.config import TuneConfig
 
 STAGES = ("collect", "features", "train", "tune", "evaluate", "report", "realtime")
-#: Stages that only run when named (``stage=compare runs=[...]``), never as part of ``all``.
+#: Stages that only run when named, never as part of ``all``: a sweep (tune experiments list their
+#: stages, with tune in place of train) and ``stage=compare runs=[...]``.
 EXTRA_STAGES = ("compare",)
+NOT_IN_ALL = ("tune", "compare")
 SOURCES = ("auto", "sim", "kis", "file")
 
 
@@ -126,6 +129,7 @@ class AppConfig:
     windows: WindowsConfig = field(default_factory=WindowsConfig)
     model: Any = None  # a `_target_` node from conf/model/, built with hydra.utils.instantiate
     train: TrainConfig = field(default_factory=TrainConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
@@ -140,7 +144,7 @@ def stages_of(cfg: DictConfig) -> list[str]:
     names = list(raw) if isinstance(raw, (list, ListConfig)) else [raw]
     names = [str(n).strip() for n in names]
     if names == ["all"]:
-        return list(STAGES)
+        return [s for s in STAGES if s not in NOT_IN_ALL]
     unknown = [n for n in names if n not in STAGES + EXTRA_STAGES]
     if unknown:
         raise ConfigError(
@@ -196,6 +200,7 @@ def _validate_groups(cfg: DictConfig) -> None:
 
     plain = OmegaConf.to_container(cfg, resolve=True)
     TrainConfig.from_mapping(plain["train"])
+    TuneConfig.from_mapping(plain["tune"])
     as_evaluate_config(plain["evaluate"])
     for cls, key in ((FeaturesConfig, "features"), (LabelConfig, "label"), (SplitConfig, "split"),
                      (WindowsConfig, "windows")):

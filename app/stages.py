@@ -18,6 +18,7 @@ RUNNERS: dict[str, str] = {
     "collect": "app.data.collect:run",
     "features": "app.data.features:run_stage",
     "train": "app.train.stage:run",
+    "tune": "app.tune.stage:run",
     "evaluate": "app.evaluate.stage:run",
     "report": "app.report.stage:run",
     "compare": "app.report.stage:run_compare",
