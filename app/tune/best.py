@@ -1,0 +1,71 @@
+"""The best trial's best checkpoint, re-evaluated on the test split as the train stage would.
+
+Writes what the evaluate and report stages read from a training run: ``checkpoints/best``,
+``predictions.parquet`` (val and test rows, the model beside ``pred_zero``, ``pred_ridge`` and,
+on simulator data, ``pred_oracle``), ``metrics.json`` (the best trial's history, its best
+epoch, validation baselines and test metrics), ``scaler.json`` and ``split.json``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from app.models.factory import load_model, read_meta
+from app.train.baselines import run_baselines
+from app.train.checkpoint import json_safe
+from app.train.config import TrainConfig
+from app.train.predict import predict
+from app.train.stage import add_baselines, add_oracle, test_metrics
+from app.tune.results import Best
+from app.tune.windows import with_seq_len
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS_FILE = "predictions.parquet"
+METRICS_FILE = "metrics.json"
+
+
+def copy_checkpoint(best: Best, run_dir: Path) -> Path:
+    target = Path(run_dir) / "checkpoints" / "best"
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(best.checkpoint, target)
+    return target
+
+
+def _predictions(checkpoint: Path, data: Any, batch_size: int) -> pd.DataFrame:
+    frames = [predict(checkpoint, data.dataset(part), batch_size=batch_size).assign(split=part)
+              for part in ("val", "test")]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def evaluate_best(cfg: DictConfig, run_dir: Path, base: Any, best: Best, tune_info: dict[str, Any]) -> dict[str, Any]:
+    """Predict val and test with the best checkpoint; returns the metrics.json it wrote."""
+    run_dir = Path(run_dir)
+    checkpoint = copy_checkpoint(best, run_dir)
+    meta = read_meta(checkpoint)
+    train_cfg = TrainConfig.from_mapping(meta["train_cfg"])
+    data = with_seq_len(base, int(meta["extra_meta"]["seq_len"]))
+    data.save(run_dir)
+    preds = _predictions(checkpoint, data, train_cfg.eval_batch_size)
+    preds = add_oracle(add_baselines(preds, data, train_cfg.ridge_alpha), cfg, run_dir)
+    preds.to_parquet(run_dir / PREDICTIONS_FILE, index=False)
+    history = best.trial.history or meta.get("history") or []
+    n_parameters = sum(p.numel() for p in load_model(checkpoint)[0].parameters())
+    summary = {
+        "run_name": f"tune/{tune_info.get('experiment')}/trial_{best.trial.trial_id}", "model": meta["model_cfg"],
+        "n_parameters": n_parameters, "monitor": train_cfg.monitor,
+        "best_epoch": best.row.get("epoch"), "best": meta.get("metrics") or best.row, "history": history,
+        "baselines": run_baselines(data.train, data.val, alpha=train_cfg.ridge_alpha), "train": train_cfg.to_dict(),
+        "test": test_metrics(preds), "tune": tune_info,
+    }  # fmt: skip
+    (run_dir / METRICS_FILE).write_text(json.dumps(json_safe(summary), indent=1, default=float))
+    log.info("best trial %s re-evaluated: test IC %s", best.trial.trial_id,
+             {k: round(v.get("ic") or float("nan"), 4) for k, v in summary["test"].items()})  # fmt: skip
+    return summary

@@ -1,0 +1,57 @@
+"""A trial that launches a ``TorchTrainer`` (Ray Train V2 + Tune): for trials with several workers.
+
+``app.train.fit.fit`` runs in the trial with the trial folder as its run folder; a report
+callback forwards each epoch's metrics (plus the checkpoint's path and the running best) to Tune.
+A restored trial finds its Ray Train run in the trial folder and continues it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from app.train.config import TrainConfig
+from app.train.fit import FitData, fit
+from app.train.plan import RUN_PREFIX
+from app.tune.trial import best_key, best_of, running_best
+from app.tune.windows import TrialWindows
+
+log = logging.getLogger(__name__)
+
+
+class BestMetricReportCallback(TuneReportCallback):
+    """Tune's Ray Train callback, adding ``best_<metric>`` (the running best) to each epoch's row."""
+
+    def __init__(self, metric: str, mode: str, best: float | None = None) -> None:
+        super().__init__()
+        self.metric, self.mode, self.best = metric, mode, best
+
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+        rows = [dict(m) for m in metrics]
+        if rows:
+            self.best = running_best(self.best, rows[0].get(self.metric), self.mode)
+            rows[0][best_key(self.metric)] = self.best
+        super().after_report(run_context, rows, checkpoint)
+
+
+def _earlier_history(storage: Path) -> list[dict[str, Any]]:
+    """Epoch rows of the trial's earlier training run (from its newest checkpoint), if any."""
+    runs = sorted(p for p in storage.glob(f"{RUN_PREFIX}*") if p.is_dir())
+    ckpts = sorted(runs[-1].glob("epoch_*")) if runs else []
+    if not ckpts or not (ckpts[-1] / "meta.json").exists():
+        return []
+    return list(json.loads((ckpts[-1] / "meta.json").read_text()).get("history", []))
+
+
+def train_with_trainer(model_cfg: dict, cfg: TrainConfig, data: TrialWindows, metric: str, mode: str) -> None:
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    earlier = _earlier_history(trial_dir / "checkpoints")
+    cfg = dataclasses.replace(cfg, resume=bool(earlier))
+    callback = BestMetricReportCallback(metric, mode, best_of(earlier, metric, mode))
+    fit(model_cfg, cfg, FitData(data.train, data.val, data.n_features, data.extra_meta), trial_dir,
+        callbacks=[callback], write_predictions=False)  # fmt: skip

@@ -1,0 +1,185 @@
+"""The ``Tuner``: OptunaSearch (seeded TPE) + ASHA over ``run_trial``, sized to the cluster, resumable.
+
+Resources on a small machine: a ``direct`` trial reserves the CPUs of its one worker; a
+``trainer`` trial reserves no CPU for itself (only a little memory: a Tune resource request
+cannot be empty) and its ``TorchTrainer`` reserves the workers' CPUs, so the number of trials
+running at once is the number of trials whose workers fit on the cluster's CPUs. Anything more
+and the nested trainers wait for each other's CPUs until "worker group startup timed out".
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from app.errors import ConfigError
+from app.train.config import TrainConfig
+from app.tune.callbacks import EpochBudget, TrialLogCallback
+from app.tune.cleanup import ReleaseWorkerGroups, release_orphaned_groups
+from app.tune.config import TuneConfig
+from app.tune.trial import TrialSpec, best_key, run_trial
+
+log = logging.getLogger(__name__)
+
+TRAINER_TRIAL_MEMORY = 64 * 1024**2  # bytes: the trial process of a trainer trial (no CPU)
+SWEEP_FILE = "sweep.json"  # what the sweep was started with; a resume must match it
+TIMES_FILE = "trial_times.jsonl"  # wall-clock start and end of every trial (per-trial overhead)
+
+
+def trial_mode(tcfg: TuneConfig, train: TrainConfig) -> str:
+    """``auto``: a single-worker trial runs the loop itself (see docs/tuning.md for the measurement)."""
+    if tcfg.trial_mode != "auto":
+        return tcfg.trial_mode
+    return "direct" if train.num_workers == 1 and not train.use_gpu else "trainer"
+
+
+@dataclass(frozen=True)
+class Sizing:
+    resources: dict[str, float]  # the trial process's own reservation
+    cpus_per_trial: float  # what a running trial holds in all (its workers included)
+    max_concurrent: int
+
+
+def size_trials(mode: str, train: TrainConfig, tcfg: TuneConfig, cluster_cpus: float) -> Sizing:
+    """Per-trial resources and how many trials may run at once without starving each other."""
+    if mode == "direct":
+        if train.num_workers != 1:
+            raise ConfigError(f"tune.trial_mode=direct trains one worker, train.num_workers={train.num_workers}",
+                              "set train.num_workers=1 or tune.trial_mode=trainer")  # fmt: skip
+        per_trial = float(train.cpus_per_worker)
+        resources = {"CPU": per_trial}
+    else:
+        per_trial = float(train.num_workers * train.cpus_per_worker)
+        resources = {"CPU": 0, "memory": TRAINER_TRIAL_MEMORY}
+    fits = math.floor(cluster_cpus / per_trial + 1e-9)
+    if fits < 1:
+        raise ConfigError(f"a trial needs {per_trial:g} CPUs, the cluster has {cluster_cpus:g}",
+                          "lower train.num_workers or train.cpus_per_worker")  # fmt: skip
+    wanted = tcfg.max_concurrent_trials or fits
+    if wanted > fits and mode == "trainer":
+        log.warning("tune.max_concurrent_trials=%d would starve the trainers' workers; running %d at once", wanted, fits)
+    concurrent = min(wanted, fits, tcfg.num_samples)
+    return Sizing(resources, per_trial, max(1, concurrent))
+
+
+def searcher(tcfg: TuneConfig) -> Any:
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    if tcfg.search == "random":
+        sampler = optuna.samplers.RandomSampler(seed=tcfg.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=tcfg.seed, n_startup_trials=tcfg.startup_trials)
+    return OptunaSearch(metric=best_key(tcfg.metric), mode=tcfg.metric_mode, sampler=sampler)
+
+
+def scheduler(tcfg: TuneConfig, max_t: int) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if tcfg.scheduler == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="epoch", metric=tcfg.metric, mode=tcfg.metric_mode, max_t=max_t,
+                         grace_period=tcfg.grace_period, reduction_factor=tcfg.reduction_factor)  # fmt: skip
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short, stable trial folders (module level: Tune pickles it with the sweep for resuming)."""
+    return f"trial_{trial.trial_id}"
+
+
+def experiment_dir(run_dir: Path, tcfg: TuneConfig) -> Path:
+    return Path(run_dir).resolve() / "tune" / tcfg.name
+
+
+def _callbacks(tcfg: TuneConfig, exp: Path, mode: str, train: TrainConfig) -> list:
+    callbacks: list = [TrialLogCallback(tcfg.metric, str(exp.parent / TIMES_FILE))]
+    if mode == "trainer":
+        callbacks.append(ReleaseWorkerGroups(train.cpus_per_worker, train.num_workers))
+    return callbacks
+
+
+def _run_config(tcfg: TuneConfig, exp: Path, callbacks: list) -> tune.RunConfig:
+    stop = EpochBudget(tcfg.max_trial_epochs, str(exp)) if tcfg.max_trial_epochs else None
+    return tune.RunConfig(
+        name=exp.name,
+        storage_path=str(exp.parent),  # absolute: Ray refuses relative storage paths
+        stop=stop,
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=tcfg.checkpoints_to_keep, checkpoint_score_attribute="score", checkpoint_score_order="max"
+        ),
+        failure_config=tune.FailureConfig(max_failures=tcfg.max_failures),
+        callbacks=callbacks,
+        verbose=1,
+    )
+
+
+def _differences(now: dict[str, Any], saved: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ (one level into nested settings)."""
+    out = []
+    for key in sorted(set(now) | set(saved)):
+        a, b = now.get(key), saved.get(key)
+        if isinstance(a, dict) and isinstance(b, dict) and not prefix:
+            out += _differences(a, b, f"{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def _check_resume(exp: Path, fingerprint: dict[str, Any]) -> None:
+    if not tune.Tuner.can_restore(str(exp)):
+        raise ConfigError(f"tune.resume=true but {exp} holds no sweep",
+                          "re-run with hydra.run.dir=<the interrupted run folder>, or set tune.resume=false")  # fmt: skip
+    saved = json.loads((exp.parent / SWEEP_FILE).read_text()) if (exp.parent / SWEEP_FILE).exists() else fingerprint
+    changed = _differences(json.loads(json.dumps(fingerprint, default=str)), saved)
+    if changed:
+        raise ConfigError(f"tune.resume=true with a different {', '.join(changed)} than the interrupted sweep",
+                          "resume with the original overrides, or start a new sweep (tune.resume=false)")  # fmt: skip
+
+
+def prepare_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any]) -> Path:
+    """Check the folder before any work: a resume needs the same sweep, a new sweep an empty folder."""
+    exp = experiment_dir(run_dir, tcfg)
+    if tcfg.resume:
+        _check_resume(exp, fingerprint)
+        return exp
+    if exp.exists() and any(exp.iterdir()):
+        raise ConfigError(f"{exp} already holds a sweep",
+                          "continue it with tune.resume=true or name a new one with tune.name=...")  # fmt: skip
+    exp.parent.mkdir(parents=True, exist_ok=True)
+    (exp.parent / SWEEP_FILE).write_text(json.dumps(fingerprint, indent=1, default=str))
+    return exp
+
+
+def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path) -> tune.ResultGrid:
+    """Start (or with ``tune.resume`` continue) the sweep in ``exp``; Ray must be up."""
+    train = TrainConfig.from_mapping(spec.base["train"])
+    sizing = size_trials(spec.mode_of_trial, train, tcfg, float(ray.cluster_resources().get("CPU", 1)))
+    trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), sizing.resources)
+    if tcfg.resume:
+        log.info("resuming the sweep in %s", exp)
+        tuner = tune.Tuner.restore(str(exp), trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=spec.space.param_space(),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher(tcfg), scheduler=scheduler(tcfg, spec.epochs), num_samples=tcfg.num_samples,
+                max_concurrent_trials=sizing.max_concurrent, time_budget_s=tcfg.time_budget_s,
+                trial_dirname_creator=trial_dirname,
+            ),
+            run_config=_run_config(tcfg, exp, _callbacks(tcfg, exp, spec.mode_of_trial, train)),
+        )  # fmt: skip
+    log.info("sweep %s: %d trials, %s trials, %d at once, %s per trial; TensorBoard: tensorboard --logdir %s",
+             exp, tcfg.num_samples, spec.mode_of_trial, sizing.max_concurrent, sizing.resources, exp)  # fmt: skip
+    grid = tuner.fit()
+    if spec.mode_of_trial == "trainer":
+        time.sleep(2.0)  # the last killed trainers' workers exit
+        release_orphaned_groups({"CPU": float(train.cpus_per_worker)}, train.num_workers, grace_s=0.0)
+    return grid

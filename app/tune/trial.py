@@ -1,0 +1,74 @@
+"""The function every Tune trial runs: sampled values → configs → one training run.
+
+Two ways to train, the same loop either way (``app.train.loop``):
+
+* ``direct``: the trial process runs the epochs itself and reports to Tune (one worker; no
+  nested trainer, so no Ray Train start-up per trial);
+* ``trainer``: the trial builds a ``TorchTrainer`` through ``app.train.fit.fit`` with a report
+  callback (Ray's Train V2 + Tune pattern), for trials with several DDP workers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from app.train.config import TrainConfig
+from app.tune.space import SearchSpace, apply_params
+from app.tune.windows import TrialWindows
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What every trial shares (sent once through the object store with ``tune.with_parameters``)."""
+
+    base: dict[str, dict[str, Any]]  # {"train": ..., "model": ..., "windows": {"seq_len": n}}
+    space: SearchSpace
+    metric: str
+    mode: str
+    epochs: int  # tune.max_t
+    mode_of_trial: str  # direct | trainer
+    windows: dict[int, TrialWindows]
+
+    def configs(self, values: dict[str, Any]) -> tuple[dict, TrainConfig, TrialWindows]:
+        """The trial's model node, train config and windows for its sampled ``values``."""
+        cfg = apply_params(self.base, self.space, values)
+        train = {**cfg["train"], "epochs": self.epochs, "monitor": self.metric, "baselines": False, "resume": False}
+        return cfg["model"], TrainConfig.from_mapping(train), self.windows[int(cfg["windows"]["seq_len"])]
+
+
+def best_key(metric: str) -> str:
+    return f"best_{metric}"
+
+
+def running_best(best: float | None, value: Any, mode: str) -> float:
+    """The best value so far; NaN never wins, and a trial with no finite value ranks last (±inf)."""
+    worst = math.inf if mode == "min" else -math.inf
+    current = worst if best is None else best
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return current
+    if not math.isfinite(v):
+        return current
+    return min(current, v) if mode == "min" else max(current, v)
+
+
+def best_of(rows: list[dict[str, Any]], metric: str, mode: str) -> float | None:
+    best = None
+    for row in rows:
+        best = running_best(best, row.get(metric), mode)
+    return best
+
+
+def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
+    """Tune's entry: train with the sampled ``config``; every epoch is reported to Tune."""
+    model_cfg, train_cfg, windows = spec.configs(config)
+    if spec.mode_of_trial == "direct":
+        from app.tune.direct import train_in_trial
+
+        train_in_trial(model_cfg, train_cfg, windows, spec.metric, spec.mode)
+    else:
+        from app.tune.nested import train_with_trainer
+
+        train_with_trainer(model_cfg, train_cfg, windows, spec.metric, spec.mode)
