@@ -4,7 +4,8 @@ The same pieces as a Ray Train worker (``app.train.loop``: ``train_epoch``, ``pr
 ``Optimization``, ``EarlyStopping``; ``app.train.worker``: ``epoch_metrics``, ``monitor_score``),
 the same batches (``iter_torch_batches`` + ``WindowCollate`` with the worker's shuffle seeds),
 and the same checkpoint format, so ``predict`` and ``load_model`` read a trial's checkpoint like
-a training run's. Reports go to Tune; a restored trial continues from Tune's checkpoint.
+a training run's. Reports go to Tune; a restored trial continues from its last recorded
+checkpoint (:mod:`app.tune.restore`).
 """
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from ray import tune
 from app.models.factory import build_model
 from app.train.amp import resolve_amp
 from app.train.batches import WindowCollate
-from app.train.checkpoint import capture_rng, read_checkpoint, restore_rng, write_checkpoint
+from app.train.checkpoint import capture_rng, restore_rng, write_checkpoint
 from app.train.config import TrainConfig
 from app.train.loop import EarlyStopping, Optimization, make_loss, predict_batches, seed_everything, steps_per_epoch
 from app.train.loop import train_epoch
 from app.train.worker import epoch_metrics, monitor_score
+from app.tune.restore import restored_state
 from app.tune.trial import best_key, best_of, running_best
 from app.tune.windows import TrialWindows
 
@@ -51,10 +53,8 @@ def _setup(model_cfg: dict, cfg: TrainConfig, data: TrialWindows) -> _State:
     amp = resolve_amp(cfg.amp, DEVICE)
     opt = Optimization(model, cfg, amp, total_steps=steps_per_epoch(data.n_train, cfg) * cfg.epochs)
     state = _State(model, opt, EarlyStopping(cfg.monitor_mode, cfg.early_stopping_patience), amp, make_loss(cfg))
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:  # a restored trial (resumed sweep or a retry after a failure)
-        with checkpoint.as_directory() as folder:
-            restored = read_checkpoint(Path(folder))
+    restored = restored_state()
+    if restored is not None:  # a restored trial (resumed sweep or a retry after a failure)
         model.load_state_dict(restored.model)
         opt.load_state_dict(restored.optimization)
         state.early = EarlyStopping(**restored.early)
@@ -110,5 +110,6 @@ def train_in_trial(model_cfg: dict, cfg: TrainConfig, data: TrialWindows, metric
         s.history.append(row)
         _report(s, row, meta)
         if s.early.should_stop:
-            log.info("early stop after epoch %d: no %s improvement in %d epochs", epoch, cfg.monitor, s.early.bad_epochs)
+            log.info("early stop after epoch %d: no %s improvement in %d epochs", epoch, cfg.monitor,
+                     s.early.bad_epochs)
             break

@@ -8,13 +8,15 @@ and the nested trainers wait for each other's CPUs until "worker group startup t
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import ray
 from ray import tune
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 TRAINER_TRIAL_MEMORY = 64 * 1024**2  # bytes: the trial process of a trainer trial (no CPU)
 SWEEP_FILE = "sweep.json"  # what the sweep was started with; a resume must match it
 TIMES_FILE = "trial_times.jsonl"  # wall-clock start and end of every trial (per-trial overhead)
+#: How often Tune saves the sweep's state (trial statuses, checkpoints, searcher, synced results).
+#: Tune's default is every 10 s or more; what a killed driver had not saved is trained again.
+STATE_SAVE_PERIOD_S = "2"
 
 
 def trial_mode(tcfg: TuneConfig, train: TrainConfig) -> str:
@@ -64,7 +69,8 @@ def size_trials(mode: str, train: TrainConfig, tcfg: TuneConfig, cluster_cpus: f
                           "lower train.num_workers or train.cpus_per_worker")  # fmt: skip
     wanted = tcfg.max_concurrent_trials or fits
     if wanted > fits and mode == "trainer":
-        log.warning("tune.max_concurrent_trials=%d would starve the trainers' workers; running %d at once", wanted, fits)
+        log.warning("tune.max_concurrent_trials=%d would starve the trainers' workers; running %d at once",
+                    wanted, fits)
     concurrent = min(wanted, fits, tcfg.num_samples)
     return Sizing(resources, per_trial, max(1, concurrent))
 
@@ -135,12 +141,25 @@ def _differences(now: dict[str, Any], saved: dict[str, Any], prefix: str = "") -
 def _check_resume(exp: Path, fingerprint: dict[str, Any]) -> None:
     if not tune.Tuner.can_restore(str(exp)):
         raise ConfigError(f"tune.resume=true but {exp} holds no sweep",
-                          "re-run with hydra.run.dir=<the interrupted run folder>, or set tune.resume=false")  # fmt: skip
+                          "re-run in the interrupted run folder (hydra.run.dir=...) or set tune.resume=false")
     saved = json.loads((exp.parent / SWEEP_FILE).read_text()) if (exp.parent / SWEEP_FILE).exists() else fingerprint
     changed = _differences(json.loads(json.dumps(fingerprint, default=str)), saved)
     if changed:
         raise ConfigError(f"tune.resume=true with a different {', '.join(changed)} than the interrupted sweep",
                           "resume with the original overrides, or start a new sweep (tune.resume=false)")  # fmt: skip
+
+
+@contextlib.contextmanager
+def state_save_period() -> Iterator[None]:
+    """Tune reads its save period from the environment when a sweep starts; the user's value wins."""
+    if "TUNE_GLOBAL_CHECKPOINT_S" in os.environ:
+        yield
+        return
+    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = STATE_SAVE_PERIOD_S
+    try:
+        yield
+    finally:
+        os.environ.pop("TUNE_GLOBAL_CHECKPOINT_S", None)
 
 
 def prepare_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any]) -> Path:
@@ -178,7 +197,8 @@ def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path) -> tune.ResultGrid:
         )  # fmt: skip
     log.info("sweep %s: %d trials, %s trials, %d at once, %s per trial; TensorBoard: tensorboard --logdir %s",
              exp, tcfg.num_samples, spec.mode_of_trial, sizing.max_concurrent, sizing.resources, exp)  # fmt: skip
-    grid = tuner.fit()
+    with state_save_period():
+        grid = tuner.fit()
     if spec.mode_of_trial == "trainer":
         time.sleep(2.0)  # the last killed trainers' workers exit
         release_orphaned_groups({"CPU": float(train.cpus_per_worker)}, train.num_workers, grace_s=0.0)

@@ -63,8 +63,9 @@ def test_asha_stopped_bad_trials_at_its_rungs_before_max_t(sweep):
             list(range(1, row.epochs_run + 1))
     # ASHA stops a trial only below its rung's cutoff: some other trial did better at that epoch.
     for row in stopped.itertuples():
+        exp = sweep["run_dir"] / "tune" / "sweep"
         others = [r["val_loss"] for t in frame["trial_id"] if t != row.trial_id
-                  for r in result_rows(sweep["run_dir"] / "tune" / "sweep" / f"trial_{t}") if r["epoch"] == row.epochs_run]
+                  for r in result_rows(exp / f"trial_{t}") if r["epoch"] == row.epochs_run]
         assert min(others) < row.last_val_loss
 
 
