@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: servers and Ray workers
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -18,6 +19,7 @@ from app.tune.trial import best_key  # noqa: E402
 
 log = logging.getLogger(__name__)
 DPI = 110
+MIN_TRIALS_FOR_IMPORTANCE = 5  # fewer trials give importances that are noise
 REASON_STYLE = {"completed": ("#1f77b4", "-"), "patience": ("#9467bd", "-"), "stopped": ("#aaaaaa", "--"),
                 "error": ("#d62728", ":"), "not_started": ("#dddddd", ":")}  # fmt: skip
 
@@ -83,7 +85,7 @@ def importances(frame: pd.DataFrame, space: SearchSpace, metric: str, mode: str)
     col = best_key(metric)
     done = frame[np.isfinite(frame[col].astype(float))]
     varied = [p for p in space if done[p.name].nunique() > 1]
-    if len(done) < 3 or not varied:
+    if len(done) < MIN_TRIALS_FOR_IMPORTANCE or not varied:
         return {}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize" if mode == "min" else "maximize")
@@ -107,7 +109,8 @@ def plot_importance(frame: pd.DataFrame, space: SearchSpace, metric: str, mode: 
         log.warning("parameter importance unavailable: %s", exc)
         imp = {}
     if not imp:
-        return _placeholder(path, "Parameter importance", "needs at least 3 finished trials with varied values")
+        message = f"needs at least {MIN_TRIALS_FOR_IMPORTANCE} finished trials with varied values"
+        return _placeholder(path, "Parameter importance", message)
     names, values = zip(*sorted(imp.items(), key=lambda kv: kv[1]))
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.5 * len(names)))
     ax.barh(names, values, color="#1f77b4")
@@ -123,9 +126,13 @@ def plot_values(frame: pd.DataFrame, space: SearchSpace, metric: str, path: Path
     """The trials' best metric against each searched value (log axis for log-scaled ones)."""
     col = best_key(metric)
     n = len(space.params)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), squeeze=False)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
     full = frame["stop_reason"].isin(["completed", "patience"])
-    for ax, p in zip(axes[0], space):
+    for ax, p in zip(axes.flat, space):
         x = frame[p.name]
         if p.type == "choice":
             cats = [str(v) for v in p.values]
@@ -135,10 +142,13 @@ def plot_values(frame: pd.DataFrame, space: SearchSpace, metric: str, path: Path
         ax.scatter(x[~full], frame.loc[~full, col], color="#aaaaaa", s=22, marker="x", label="stopped early")
         if p.type == "loguniform" or (p.type == "int" and p.log):
             ax.set_xscale("log")
+            ticks = np.geomspace(p.low, p.high, 3)  # a range within one decade has no labelled major tick
+            ax.set_xticks(ticks, [f"{t:.1e}" for t in ticks])
+            ax.xaxis.set_minor_formatter(NullFormatter())
         _log_if_wide(ax, list(frame[col]))
         ax.set_title(f"{p.name} ({p.path})", fontsize=10)
         ax.set_ylabel(col)
-    axes[0][0].legend(fontsize=8, loc="best")
+    axes.flat[0].legend(fontsize=8, loc="best")
     return _save(fig, path)
 
 

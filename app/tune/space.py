@@ -186,14 +186,15 @@ def _group_keys(model_cfg: Mapping[str, Any]) -> dict[str, set[str]]:
 def _check_target(where: str, p: Param, model_cfg: Mapping[str, Any]) -> None:
     keys = _group_keys(model_cfg)[p.group]
     if p.key not in keys:
-        raise ConfigError(f"{where}: {p.path} is not a config key", f"use one of {p.group}.{{{', '.join(sorted(keys))}}}")
+        raise ConfigError(f"{where}: {p.path} is not a config key",
+                          f"use one of {p.group}.{{{', '.join(sorted(keys))}}}")
     if p.group == "train" and p.key in FIXED_TRAIN_KEYS:
         raise ConfigError(f"{where}: {p.path} cannot vary between trials", "set it for the whole sweep instead")
     if p.group == "windows" and p.key not in SEARCHABLE_WINDOW_KEYS:
         raise ConfigError(f"{where}: only windows.seq_len can be searched", "set other window keys for the sweep")
     if p.path == "windows.seq_len" and (p.type != "choice" or not all(_whole(v) and v >= 1 for v in p.values)):
         raise ConfigError(f"{where}: windows.seq_len must be a choice of positive integers",
-                          f"write {where}={{type: choice, values: [10,20,40]}} (windows are built once per value)")  # fmt: skip
+                          f"write {where}={{type: choice, values: [10,20,40]}}; windows are built per value")
 
 
 def _whole(value: Any) -> bool:

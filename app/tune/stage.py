@@ -102,8 +102,8 @@ def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
     exp = prepare_experiment(tcfg, run_dir, _fingerprint(cfg, tcfg, model_cfg, train_cfg, mode))
     init_ray(cfg.ray)
     base, windows = build_windows(features_path(cfg), cfg, space.seq_lens(int(cfg.windows.seq_len)))
-    spec = TrialSpec({"train": train_cfg.to_dict(), "model": model_cfg, "windows": {"seq_len": int(cfg.windows.seq_len)}},
-                     space, tcfg.metric, tcfg.metric_mode, epochs, mode, windows)  # fmt: skip
+    base_cfg = {"train": train_cfg.to_dict(), "model": model_cfg, "windows": {"seq_len": int(cfg.windows.seq_len)}}
+    spec = TrialSpec(base_cfg, space, tcfg.metric, tcfg.metric_mode, epochs, mode, windows)
     trials = collect(run_sweep(spec, tcfg, exp), space)
     frame = table(trials, space, tcfg.metric, tcfg.metric_mode, epochs, train_cfg.early_stopping_patience,
                   wall_seconds(exp.parent / TIMES_FILE))
@@ -114,7 +114,9 @@ def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
     overrides = write_overrides(run_dir, lines)
     info = _tune_info(tcfg, exp, best, frame, overrides, mode)
     evaluate_best(cfg, run_dir, base, best, info)
-    plots = plot_sweep(trials, frame, space, tcfg.metric, tcfg.metric_mode, best.trial.trial_id, run_dir) if tcfg.plots else {}
+    plots = {}
+    if tcfg.plots:
+        plots = plot_sweep(trials, frame, space, tcfg.metric, tcfg.metric_mode, best.trial.trial_id, run_dir)
     (run_dir / SUMMARY_FILE).write_text(json.dumps({**info, "plots": plots, "overrides": lines}, indent=1, default=str))
     log.info("sweep done: %d trials (%d stopped early), best %s=%s in trial %s; best config: %s", info["n_trials"],
              info["stopped_early"], tcfg.metric, info["best_value"], best.trial.trial_id, overrides)  # fmt: skip
