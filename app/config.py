@@ -209,6 +209,10 @@ def _validate_groups(cfg: DictConfig) -> None:
     model = plain.get("model")
     if not isinstance(model, dict) or not str(model.get("_target_", "")).startswith("app.models."):
         raise ConfigError("model has no app.models _target_", "pick one of conf/model/, e.g. model=lstm")
+    if "tune" in stages_of(cfg):  # a bad search space fails here, not after collection and features
+        from app.tune.stage import plan
+
+        plan(cfg)
 
 
 def _validate_sim(cfg: DictConfig) -> None:

@@ -35,6 +35,8 @@ def _counts(stage: str, result: Any) -> dict[str, Any]:
     if stage == "train":
         history = getattr(result, "history", None) or []
         return {"samples": sum(int(h.get("train_samples", 0)) for h in history) or None}
+    if stage == "tune":
+        return {"samples": getattr(result, "samples", None)}
     return {}
 
 

@@ -170,3 +170,13 @@ def test_a_resume_must_match_the_interrupted_sweep(tmp_path):
     assert prepare_experiment(TuneConfig(resume=True), tmp_path, fingerprint) == exp
     with pytest.raises(ConfigError, match="holds no sweep"):
         prepare_experiment(TuneConfig(resume=True), tmp_path / "other", fingerprint)
+
+
+def test_a_bad_search_space_fails_when_the_config_is_checked_not_after_collection():
+    from tests.conftest import compose_config
+
+    cfg = compose_config("+experiment=tune_lstm", "tune.num_samples=4")
+    assert "tune" in list(cfg.stage)
+    with pytest.raises(ConfigError, match=r"tune.search_space.lr.*low < high"):
+        compose_config("+experiment=tune_lstm", "tune.search_space.lr.low=0.1", "tune.search_space.lr.high=0.01")
+    compose_config("stage=features", "+tune.search_space.lr={type: uniform, low: 0.1, high: 0.01}")  # no sweep
