@@ -16,7 +16,8 @@ import pyarrow as pa
 
 from app.contracts import BARS_SCHEMA, daily_ts, minute_ts
 from app.errors import DataError
-from app.sim import calendar, minutes, oracle, process, ticks, universe
+from app.krx import calendar, ticks
+from app.sim import minutes, oracle, process, universe
 from app.sim.config import MarketConfig
 
 log = logging.getLogger(__name__)

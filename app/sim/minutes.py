@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.sim import ticks
+from app.krx import ticks
 
 AUCTION_SHARE = 0.06  # share of the day's volume printed by the closing auction
 MIN_MINUTE_VOLUME = 4  # each continuous minute trades at least this (its open, high, low and close prints)

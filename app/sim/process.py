@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.sim import ticks
+from app.krx import ticks
 from app.sim.config import MarketConfig
 
 SQRT_HALF = math.sqrt(0.5)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.sim import ticks
+from app.krx import ticks
 from app.sim.market import Market
 from app.sim.minutes import split_int
 

@@ -8,7 +8,8 @@ import pytest
 
 from app.contracts import BARS_SCHEMA
 from app.errors import ConfigError, DataError
-from app.sim import calendar, process, ticks
+from app.krx import calendar, ticks
+from app.sim import process
 from app.sim.config import MarketConfig, SimConfig, sim_config_from_dict
 from app.sim.market import Market
 
