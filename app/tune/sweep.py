@@ -33,9 +33,15 @@ log = logging.getLogger(__name__)
 TRAINER_TRIAL_MEMORY = 64 * 1024**2  # bytes: the trial process of a trainer trial (no CPU)
 SWEEP_FILE = "sweep.json"  # what the sweep was started with; a resume must match it
 TIMES_FILE = "trial_times.jsonl"  # wall-clock start and end of every trial (per-trial overhead)
-#: How often Tune saves the sweep's state (trial statuses, checkpoints, searcher, synced results).
-#: Tune's default is every 10 s or more; what a killed driver had not saved is trained again.
-STATE_SAVE_PERIOD_S = "2"
+#: Tune's settings for a sweep's saved state, read from the environment when a sweep starts.
+#: TUNE_GLOBAL_CHECKPOINT_S: how often the state (trial statuses, checkpoints, searcher, results)
+#: is saved; Tune's default is every 10 s or more, and what a killed driver had not saved is
+#: trained again. The excessive-snapshot warning: Tune also saves the state whenever a trial has
+#: written `checkpoints_to_keep` checkpoints since the last save, so the checkpoint the state points
+#: to is never deleted; with epochs of a second or two that is every few seconds, and the warning
+#: would repeat all sweep long. Each save writes ~30 KB per trial to the local run folder; a save
+#: that is really slow still warns (TUNE_WARN_SLOW_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S).
+SWEEP_ENV = {"TUNE_GLOBAL_CHECKPOINT_S": "2", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
 
 
 def trial_mode(tcfg: TuneConfig, train: TrainConfig) -> str:
@@ -150,16 +156,15 @@ def _check_resume(exp: Path, fingerprint: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def state_save_period() -> Iterator[None]:
-    """Tune reads its save period from the environment when a sweep starts; the user's value wins."""
-    if "TUNE_GLOBAL_CHECKPOINT_S" in os.environ:
-        yield
-        return
-    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = STATE_SAVE_PERIOD_S
+def sweep_environment() -> Iterator[None]:
+    """Set :data:`SWEEP_ENV` for the sweep; a value the user set in the environment wins."""
+    added = {k: v for k, v in SWEEP_ENV.items() if k not in os.environ}
+    os.environ.update(added)
     try:
         yield
     finally:
-        os.environ.pop("TUNE_GLOBAL_CHECKPOINT_S", None)
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def prepare_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any]) -> Path:
@@ -197,7 +202,7 @@ def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path) -> tune.ResultGrid:
         )  # fmt: skip
     log.info("sweep %s: %d trials, %s trials, %d at once, %s per trial; TensorBoard: tensorboard --logdir %s",
              exp, tcfg.num_samples, spec.mode_of_trial, sizing.max_concurrent, sizing.resources, exp)  # fmt: skip
-    with state_save_period():
+    with sweep_environment():
         grid = tuner.fit()
     if spec.mode_of_trial == "trainer":
         time.sleep(2.0)  # the last killed trainers' workers exit
