@@ -12,7 +12,8 @@ curve over trial-epochs in the order epochs finished. The figure of merit is the
 trial-epochs Optuna + ASHA needed to reach random search's final best, as a share of the
 budget (goal: at most 40 %, with the same or a better final best). Per-trial start-up overhead
 (wall time of a trial minus its epochs) is reported too. Prints one JSON object.
-Example: ``python -m bench.tune_search --symbols 20 --budget 48 --max-t 6 --seeds 0 1 2``.
+The figures in docs/tuning.md come from
+``python -m bench.tune_search --symbols 10 --budget 72 --max-t 6 --seeds 0 1 2`` (the defaults).
 """
 from __future__ import annotations
 
@@ -125,13 +126,32 @@ def run_seed(seed: int, args: argparse.Namespace, base: dict, space, windows, wo
             "optuna_share_of_budget": None if reach is None else round(reach / args.budget, 3)}  # fmt: skip
 
 
+def report(args: argparse.Namespace, results: list[dict], raw_space: dict, windows: dict) -> dict[str, Any]:
+    shares = [r["optuna_share_of_budget"] for r in results]
+    return {
+        "benchmark": "tune_search", "model": args.model, "metric": args.metric,
+        "budget_trial_epochs": args.budget, "max_t": args.max_t, "symbols": args.symbols, "start": args.start,
+        "train_windows": {n: w.n_train for n, w in windows.items()}, "seeds": args.seeds,
+        "search_space": raw_space, "per_seed": results,
+        "summary": {
+            "optuna_same_or_better": sum(r["optuna_same_or_better"] for r in results),
+            "optuna_reached_random_best": sum(s is not None for s in shares),
+            "median_share_of_budget": None if None in shares else float(np.median(shares)),
+            "shares_of_budget": shares,
+            "goal": "same or better best metric with <= 40% of the trial-epochs",
+            "goal_met_per_seed": [bool(r["optuna_same_or_better"] and s is not None and s <= 0.4)
+                                  for r, s in zip(results, shares)],
+        },
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lstm")
-    parser.add_argument("--symbols", type=int, default=20)
+    parser.add_argument("--symbols", type=int, default=10)
     parser.add_argument("--start", default="2019-01-02")
     parser.add_argument("--today", default="2025-12-30")
-    parser.add_argument("--budget", type=int, default=48, help="trial-epochs per search")
+    parser.add_argument("--budget", type=int, default=72, help="trial-epochs per search")
     parser.add_argument("--max-t", type=int, default=6)
     parser.add_argument("--startup", type=int, default=6, help="TPE's random start-up trials")
     parser.add_argument("--reduction-factor", type=int, default=3)
@@ -159,24 +179,8 @@ def main() -> None:
         train = TrainConfig(batch_size=args.batch_size, early_stopping_patience=0, epochs=args.max_t).to_dict()
         base = {"train": train, "model": model_cfg, "windows": {"seq_len": 20}}
         results = [run_seed(s, args, base, space, windows, work) for s in args.seeds]
-    mode = "min" if args.metric in ("val_loss", "val_mse") else "max"
-    shares = [r["optuna_share_of_budget"] for r in results]
-    emit({
-        "benchmark": "tune_search", "model": args.model, "metric": args.metric, "mode": mode,
-        "budget_trial_epochs": args.budget, "max_t": args.max_t, "symbols": args.symbols, "start": args.start,
-        "train_windows": {n: w.n_train for n, w in windows.items()}, "seeds": args.seeds,
-        "search_space": raw_space, "per_seed": results,
-        "summary": {
-            "optuna_same_or_better": sum(r["optuna_same_or_better"] for r in results),
-            "optuna_reached_random_best": sum(s is not None for s in shares),
-            "median_share_of_budget": None if None in shares else float(np.median(shares)),
-            "shares_of_budget": shares,
-            "goal": "same or better best metric with <= 40% of the trial-epochs",
-            "goal_met_per_seed": [bool(r["optuna_same_or_better"] and s is not None and s <= 0.4)
-                                  for r, s in zip(results, shares)],  # fmt: skip
-        },
-        "wall_s": round(time.perf_counter() - began, 1), "peak_rss_gib": rss.gib,
-    })  # fmt: skip
+    emit({**report(args, results, raw_space, windows), "wall_s": round(time.perf_counter() - began, 1),
+          "peak_rss_gib": rss.gib})
     ray.shutdown()
 
 
