@@ -54,12 +54,12 @@ def prepare_dataset(name: str, ds: Any, min_rows: int) -> tuple[ray.data.Dataset
     """
     if not isinstance(ds, ray.data.Dataset):
         raise DataError(f"{name} data is a {type(ds).__name__}, not a Ray Dataset", "pass app.data.windows output")
+    if not isinstance(ds, MaterializedDataset):  # first: a lazy dataset's schema() executes a block of it
+        log.info("materializing the %s dataset before training", name)
+        ds = ds.materialize()
     missing = [c for c in REQUIRED[name] if c not in ds.schema().names]
     if missing:
         raise DataError(f"{name} dataset lacks column(s) {', '.join(missing)}", "build it with app.data.windows")
-    if not isinstance(ds, MaterializedDataset):
-        log.info("materializing the %s dataset before training", name)
-        ds = ds.materialize()
     rows = ds.count()
     if rows < min_rows:
         raise DataError(f"{name} dataset has {rows} rows, needs at least {min_rows}", "widen the date range or split")
