@@ -180,3 +180,18 @@ def test_a_bad_search_space_fails_when_the_config_is_checked_not_after_collectio
     with pytest.raises(ConfigError, match=r"tune.search_space.lr.*low < high"):
         compose_config("+experiment=tune_lstm", "tune.search_space.lr.low=0.1", "tune.search_space.lr.high=0.01")
     compose_config("stage=features", "+tune.search_space.lr={type: uniform, low: 0.1, high: 0.01}")  # no sweep
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer", "tcn"])
+def test_a_tune_experiment_sweeps_the_model_on_its_training_experiments_market(model):
+    from omegaconf import OmegaConf
+
+    from tests.conftest import compose_config
+
+    train, sweep = compose_config(f"+experiment={model}"), compose_config(f"+experiment=tune_{model}")
+    assert OmegaConf.to_container(sweep.data) == OmegaConf.to_container(train.data)
+    assert sweep.model._target_ == train.model._target_ and sweep.train.epochs == train.train.epochs
+    assert sweep.tune.metric == sweep.train.monitor == train.train.monitor
+    space = sweep.tune.search_space  # the training experiment's hand-picked values can be proposed
+    assert space.dropout.low <= train.model.dropout <= space.dropout.high
+    assert space.weight_decay.low <= train.train.weight_decay <= space.weight_decay.high
