@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 
 from app.tune.results import TrialResult  # noqa: E402
 from app.tune.space import SearchSpace  # noqa: E402
-from app.tune.trial import best_key  # noqa: E402
+from app.tune.trial import best_key, best_of  # noqa: E402
 
 log = logging.getLogger(__name__)
 DPI = 110
@@ -39,7 +39,8 @@ def _placeholder(path: Path, title: str, message: str) -> Path:
     return _save(fig, path)
 
 
-def plot_curves(trials: list[TrialResult], frame: pd.DataFrame, metric: str, best_id: str, path: Path) -> Path:
+def plot_curves(trials: list[TrialResult], frame: pd.DataFrame, metric: str, mode: str, best_id: str,
+                path: Path) -> Path:  # fmt: skip
     """``metric`` per epoch, one line per trial; stopped trials dashed, the best trial bold."""
     reasons = dict(zip(frame["trial_id"], frame["stop_reason"]))
     fig, ax = plt.subplots(figsize=(9, 5))
@@ -60,13 +61,35 @@ def plot_curves(trials: list[TrialResult], frame: pd.DataFrame, metric: str, bes
     if not drawn:
         plt.close(fig)
         return _placeholder(path, f"{metric} per epoch", "no trial reported a finite value")
-    _log_if_wide(ax, [v for t in trials for v in (r.get(metric) for r in t.history) if v is not None])
-    ax.set_title(f"{metric} per epoch, {len(trials)} trials (dashed: stopped by the scheduler)")
+    clipped = _focus(ax, trials, metric, mode)
+    note = f"; {clipped} early points off the axis" if clipped else ""
+    ax.set_title(f"{metric} per epoch, {len(trials)} trials (dashed: stopped by the scheduler{note})")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="best", fontsize=9)
     return _save(fig, path)
+
+
+def _focus(ax, trials: list[TrialResult], metric: str, mode: str) -> int:
+    """Zoom the y axis on where the trials end up: every trial's best value but the worst tenth's.
+
+    A few bad first epochs would otherwise set the scale and flatten the curves that matter into
+    one line. Returns how many points fall outside the view.
+    """
+    bests = [best_of(t.history, metric, mode) for t in trials]
+    bests = np.asarray([b for b in bests if b is not None and np.isfinite(b)], float)
+    values = np.asarray([float(r[metric]) for t in trials for r in t.history if r.get(metric) is not None], float)
+    values = values[np.isfinite(values)]
+    if bests.size < 3 or not values.size:
+        return 0
+    lo, hi = (values.min(), np.quantile(bests, 0.9)) if mode == "min" else (np.quantile(bests, 0.1), values.max())
+    pad = 0.08 * (hi - lo) if hi > lo else abs(hi) * 0.05 + 1e-12
+    lo, hi = lo - pad, hi + pad
+    outside = int(((values < lo) | (values > hi)).sum())
+    if outside:
+        ax.set_ylim(lo, hi)
+    return outside
 
 
 def _log_if_wide(ax, values: list, axis: str = "y") -> None:
@@ -156,7 +179,7 @@ def plot_sweep(trials: list[TrialResult], frame: pd.DataFrame, space: SearchSpac
                best_id: str, run_dir: Path) -> dict[str, str]:  # fmt: skip
     run_dir = Path(run_dir)
     return {
-        "curves": str(plot_curves(trials, frame, metric, best_id, run_dir / "tune_curves.png")),
+        "curves": str(plot_curves(trials, frame, metric, mode, best_id, run_dir / "tune_curves.png")),
         "importance": str(plot_importance(frame, space, metric, mode, run_dir / "tune_importance.png")),
         "values": str(plot_values(frame, space, metric, run_dir / "tune_values.png")),
     }
