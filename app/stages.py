@@ -24,6 +24,17 @@ RUNNERS: dict[str, str] = {
     "compare": "app.report.stage:run_compare",
 }
 
+#: stage -> "module:function" taking (cfg, run_dir), run for every requested stage before the first
+#: stage starts: checks that need the run folder (config alone is checked earlier, in app.config).
+PREFLIGHTS: dict[str, str] = {
+    "tune": "app.tune.stage:preflight",
+}
+
+
+def _call(target: str, cfg: DictConfig, run_dir: Path) -> Any:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)(cfg, run_dir)
+
 
 def _counts(stage: str, result: Any) -> dict[str, Any]:
     """The throughput figures of a stage's result that the report shows."""
@@ -55,13 +66,15 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     timings: dict[str, float] = {}
     log.info("run folder: %s", run_dir)
     for stage in stages_of(cfg):
+        if stage in PREFLIGHTS:
+            _call(PREFLIGHTS[stage], cfg, run_dir)
+    for stage in stages_of(cfg):
         target = RUNNERS.get(stage)
         if target is None:
             log.warning("stage %s is not built yet; skipping it", stage)
             continue
-        module, func = target.split(":")
         started = time.perf_counter()
-        result = getattr(importlib.import_module(module), func)(cfg, run_dir)
+        result = _call(target, cfg, run_dir)
         timings[stage] = time.perf_counter() - started
         if stage == "collect":
             _carry_symbols(cfg, result)

@@ -87,6 +87,14 @@ def _tune_info(tcfg: TuneConfig, exp: Path, best: Best, frame: Any, overrides: P
     }  # fmt: skip
 
 
+def preflight(cfg: DictConfig, run_dir: Path) -> None:
+    """Before collection: a resume with nothing (or another sweep) to resume fails now, not after it."""
+    from app.tune.sweep import check_experiment
+
+    tcfg, _, train_cfg, model_cfg, mode, _ = plan(cfg)
+    check_experiment(tcfg, Path(run_dir).resolve(), _fingerprint(cfg, tcfg, model_cfg, train_cfg, mode))
+
+
 def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
     from app.ray_runtime import init_ray
     from app.train.stage import features_path

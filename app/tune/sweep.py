@@ -167,15 +167,22 @@ def sweep_environment() -> Iterator[None]:
             os.environ.pop(key, None)
 
 
-def prepare_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any]) -> Path:
-    """Check the folder before any work: a resume needs the same sweep, a new sweep an empty folder."""
+def check_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any]) -> Path:
+    """A resume needs the same sweep in the folder, a new sweep an empty one; writes nothing."""
     exp = experiment_dir(run_dir, tcfg)
     if tcfg.resume:
         _check_resume(exp, fingerprint)
-        return exp
-    if exp.exists() and any(exp.iterdir()):
+    elif exp.exists() and any(exp.iterdir()):
         raise ConfigError(f"{exp} already holds a sweep",
                           "continue it with tune.resume=true or name a new one with tune.name=...")  # fmt: skip
+    return exp
+
+
+def prepare_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any]) -> Path:
+    """Check the folder before any work and record what a new sweep was started with."""
+    exp = check_experiment(tcfg, run_dir, fingerprint)
+    if tcfg.resume:
+        return exp
     exp.parent.mkdir(parents=True, exist_ok=True)
     (exp.parent / SWEEP_FILE).write_text(json.dumps(fingerprint, indent=1, default=str))
     return exp

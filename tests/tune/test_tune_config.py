@@ -195,3 +195,13 @@ def test_a_tune_experiment_sweeps_the_model_on_its_training_experiments_market(m
     space = sweep.tune.search_space  # the training experiment's hand-picked values can be proposed
     assert space.dropout.low <= train.model.dropout <= space.dropout.high
     assert space.weight_decay.low <= train.train.weight_decay <= space.weight_decay.high
+
+
+def test_a_resume_with_nothing_to_resume_fails_before_collection(tmp_path):
+    from app.stages import run_stages
+    from tests.conftest import compose_config
+
+    cfg = compose_config("+experiment=tune_lstm", "tune.resume=true", f"store.root={tmp_path / 'store'}")
+    with pytest.raises(ConfigError, match="holds no sweep"):
+        run_stages(cfg, tmp_path / "run")
+    assert not (tmp_path / "store").exists() and not (tmp_path / "run" / "data_manifest.json").exists()
