@@ -82,6 +82,7 @@ def _plots(run_dir: Path, ev: Evaluation | None, history: list[dict], best_epoch
         made["scatter"] = plots_eval.plot_scatter(ev.oos, run_dir / "scatter.png", max_points=rc.scatter_points, dpi=rc.dpi)
     if stages:
         made["throughput"] = plots_run.plot_throughput(stages, run_dir / "throughput.png", dpi=rc.dpi)
+    made |= {k: run_dir / name for k, name in sources.SWEEP_PLOTS.items() if (run_dir / name).exists()}  # tune's own
     return {k: p.name for k, p in made.items()}
 
 
@@ -110,6 +111,7 @@ def build_report(run_dir: str | Path, *, evaluation: Evaluation | None = None, c
         "resources": measure_resources(resources),
         "training": sources.training_summary(metrics) or ({"epochs_run": len(history)} if history else None),
         "evaluation": ev.summary if ev is not None else None,
+        "sweep": sources.sweep_summary(sources.read_json(run_dir / sources.SWEEP_FILE)),
         "plots": _plots(run_dir, ev, history, (metrics or {}).get("best_epoch"), stages, rc),
         "notes": notes,
     }

@@ -112,6 +112,11 @@ REPORT_SCHEMA: dict[str, Any] = {
                 "notes": {"type": "array", "items": {"type": "string"}},
             },
         },
+        "sweep": {
+            "type": ["object", "null"],
+            "required": ["metric", "mode", "n_trials", "stopped_early", "best_trial", "best_value", "best_values"],
+            "properties": {"n_trials": {"type": "integer"}, "best_values": {"type": "object"}},
+        },
         "plots": {"type": "object", "additionalProperties": {"type": "string"}},
         "notes": {"type": "array", "items": {"type": "string"}},
     },

@@ -23,6 +23,9 @@ CONFIG_FILE = Path(".hydra") / "config.yaml"
 MANIFEST_FILE = "data_manifest.json"
 METRICS_FILE = "metrics.json"
 TIMINGS_FILE = "stage_timings.json"
+SWEEP_FILE = "tune_summary.json"  # written by the tune stage (app/tune/stage.py)
+SWEEP_PLOTS = {"sweep_curves": "tune_curves.png", "sweep_values": "tune_values.png",
+               "sweep_importance": "tune_importance.png"}  # fmt: skip
 
 
 def _strip_url_password(text: str) -> str:
@@ -120,3 +123,14 @@ def training_summary(metrics: Mapping[str, Any] | None) -> dict | None:
         "best": metrics.get("best"), "validation_baselines": metrics.get("baselines"),
         "timings": metrics.get("timings"),
     }
+
+
+def sweep_summary(summary: Mapping[str, Any] | None) -> dict | None:
+    """What the report shows of a sweep (``tune_summary.json``): how it ran and what won."""
+    if not summary:
+        return None
+    keys = ("metric", "mode", "search", "scheduler", "trial_mode", "n_trials", "stopped_early", "trial_epochs",
+            "best_trial", "best_value", "best_epoch", "best_values")  # fmt: skip
+    out = {k: summary.get(k) for k in keys}
+    out["overrides_file"] = Path(str(summary.get("overrides_file") or "best_overrides.txt")).name
+    return out

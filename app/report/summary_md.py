@@ -64,6 +64,22 @@ def _stages(stages: list[dict]) -> list[str]:
     return table(["stage", "wall (s)", "throughput", "requests/s (limit)"], rows)
 
 
+def _sweep(sweep: dict, plots: dict[str, str]) -> list[str]:
+    lines = ["## Sweep", "",
+             f"{sweep['n_trials']} trials ({sweep['search']} search, {sweep['scheduler']} scheduler, "
+             f"{sweep['stopped_early']} stopped early, {sweep.get('trial_epochs')} trial-epochs); best "
+             f"{sweep['metric']} {fmt(sweep['best_value'], '{:.4g}')} ({sweep['mode']}) in trial "
+             f"{sweep['best_trial']} at epoch {sweep.get('best_epoch')}, whose checkpoint is the model above. "
+             f"Re-train it: `xargs -d '\\n' -a {sweep['overrides_file']} python -m app.main`.", ""]
+    lines += table(["searched value", "best"], [[k, fmt(v, "{:.4g}")] for k, v in sweep["best_values"].items()])
+    lines += [""]
+    for key, title in (("sweep_curves", "Trials per epoch"), ("sweep_values", "Best metric against each value"),
+                       ("sweep_importance", "Parameter importance")):
+        if key in plots:
+            lines += [f"### {title}", "", f"![{title}]({plots[key]})", ""]
+    return lines
+
+
 def render(report: dict) -> str:
     """The Markdown text of summary.md for a validated report."""
     ev, plots = report.get("evaluation"), report.get("plots", {})
@@ -79,6 +95,8 @@ def render(report: dict) -> str:
                        ("scatter", "Predicted vs realised"), ("training", "Training"), ("throughput", "Stages")):
         if key in plots:
             lines += [f"### {title}", "", f"![{title}]({plots[key]})", ""]
+    if report.get("sweep"):
+        lines += _sweep(report["sweep"], plots)
     if report.get("stages"):
         lines += ["## Stages", ""] + _stages(report["stages"]) + [""]
     rss = report["resources"].get("peak_rss_mb")

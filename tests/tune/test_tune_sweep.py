@@ -112,6 +112,11 @@ def test_evaluate_and_report_run_unchanged_on_the_sweep_folder(sweep):
     assert "model" in summary["models"]
     built = report(sweep["cfg"], sweep["run_dir"])
     assert built["training"]["best_epoch"] == sweep["frame"].iloc[0]["best_epoch"]
+    best = sweep["frame"].iloc[0]
+    assert built["sweep"]["n_trials"] == len(sweep["frame"]) and built["sweep"]["best_trial"] == best["trial_id"]
+    assert set(built["sweep"]["best_values"]) == set(SPACE)
+    text = (sweep["run_dir"] / "summary.md").read_text()
+    assert "## Sweep" in text and "](tune_curves.png)" in text and best["trial_id"] in text
 
 
 @pytest.mark.slow
