@@ -68,8 +68,8 @@ def _evaluation(run_dir: Path, resolved: dict | None, bars: pd.DataFrame | None,
 
 
 def _plots(run_dir: Path, ev: Evaluation | None, history: list[dict], best_epoch: Any, stages: list[dict],
-           rc: ReportConfig) -> dict[str, str]:
-    made: dict[str, Path] = {}
+           rc: ReportConfig, sweep: Mapping[str, Any] | None) -> dict[str, str]:
+    made: dict[str, Path] = sources.sweep_plots(sweep, run_dir)  # drawn by the tune stage
     if history:
         made["training"] = plots_run.plot_training(history, run_dir / "loss.png", best_epoch=best_epoch, dpi=rc.dpi)
     if ev is not None:
@@ -82,7 +82,6 @@ def _plots(run_dir: Path, ev: Evaluation | None, history: list[dict], best_epoch
         made["scatter"] = plots_eval.plot_scatter(ev.oos, run_dir / "scatter.png", max_points=rc.scatter_points, dpi=rc.dpi)
     if stages:
         made["throughput"] = plots_run.plot_throughput(stages, run_dir / "throughput.png", dpi=rc.dpi)
-    made |= {k: run_dir / name for k, name in sources.SWEEP_PLOTS.items() if (run_dir / name).exists()}  # tune's own
     return {k: p.name for k, p in made.items()}
 
 
@@ -100,6 +99,7 @@ def build_report(run_dir: str | Path, *, evaluation: Evaluation | None = None, c
     ev = evaluation if evaluation is not None else _evaluation(run_dir, resolved, bars, notes)
     history = history if history is not None else list((metrics or {}).get("history") or [])
     stages = stage_table(timings, manifest, metrics)
+    sweep = sources.read_json(run_dir / sources.SWEEP_FILE)
     report = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": dt.datetime.now(KST).isoformat(timespec="seconds"),
@@ -111,8 +111,8 @@ def build_report(run_dir: str | Path, *, evaluation: Evaluation | None = None, c
         "resources": measure_resources(resources),
         "training": sources.training_summary(metrics) or ({"epochs_run": len(history)} if history else None),
         "evaluation": ev.summary if ev is not None else None,
-        "sweep": sources.sweep_summary(sources.read_json(run_dir / sources.SWEEP_FILE)),
-        "plots": _plots(run_dir, ev, history, (metrics or {}).get("best_epoch"), stages, rc),
+        "sweep": sources.sweep_summary(sweep),
+        "plots": _plots(run_dir, ev, history, (metrics or {}).get("best_epoch"), stages, rc, sweep),
         "notes": notes,
     }
     report = json_ready(report)

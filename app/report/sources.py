@@ -24,8 +24,6 @@ MANIFEST_FILE = "data_manifest.json"
 METRICS_FILE = "metrics.json"
 TIMINGS_FILE = "stage_timings.json"
 SWEEP_FILE = "tune_summary.json"  # written by the tune stage (app/tune/stage.py)
-SWEEP_PLOTS = {"sweep_curves": "tune_curves.png", "sweep_values": "tune_values.png",
-               "sweep_importance": "tune_importance.png"}  # fmt: skip
 
 
 def _strip_url_password(text: str) -> str:
@@ -134,3 +132,9 @@ def sweep_summary(summary: Mapping[str, Any] | None) -> dict | None:
     out = {k: summary.get(k) for k in keys}
     out["overrides_file"] = Path(str(summary.get("overrides_file") or "best_overrides.txt")).name
     return out
+
+
+def sweep_plots(summary: Mapping[str, Any] | None, run_dir: Path) -> dict[str, Path]:
+    """The PNGs the tune stage drew (``plots`` of ``tune_summary.json``) still in ``run_dir``."""
+    paths = {f"sweep_{k}": run_dir / Path(str(v)).name for k, v in ((summary or {}).get("plots") or {}).items()}
+    return {k: p for k, p in paths.items() if p.exists()}

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 
 from app.tune.results import TrialResult  # noqa: E402
 from app.tune.space import SearchSpace  # noqa: E402
-from app.tune.trial import best_key, best_of  # noqa: E402
+from app.tune.trial import best_key  # noqa: E402
 
 log = logging.getLogger(__name__)
 DPI = 110
@@ -61,7 +61,7 @@ def plot_curves(trials: list[TrialResult], frame: pd.DataFrame, metric: str, mod
     if not drawn:
         plt.close(fig)
         return _placeholder(path, f"{metric} per epoch", "no trial reported a finite value")
-    clipped = _focus(ax, trials, metric, mode)
+    clipped = _focus(ax, trials, frame[best_key(metric)], metric, mode)
     note = f"; {clipped} early points off the axis" if clipped else ""
     ax.set_title(f"{metric} per epoch, {len(trials)} trials (dashed: stopped by the scheduler{note})")
     ax.set_xlabel("epoch")
@@ -71,14 +71,15 @@ def plot_curves(trials: list[TrialResult], frame: pd.DataFrame, metric: str, mod
     return _save(fig, path)
 
 
-def _focus(ax, trials: list[TrialResult], metric: str, mode: str) -> int:
-    """Zoom the y axis on where the trials end up: every trial's best value but the worst tenth's.
+def _focus(ax, trials: list[TrialResult], bests: pd.Series, metric: str, mode: str) -> int:
+    """Zoom the y axis on where the trials end up (``bests``: each trial's best value), leaving out
+    the worst tenth of them.
 
     A few bad first epochs would otherwise set the scale and flatten the curves that matter into
     one line. Returns how many points fall outside the view.
     """
-    bests = [best_of(t.history, metric, mode) for t in trials]
-    bests = np.asarray([b for b in bests if b is not None and np.isfinite(b)], float)
+    bests = bests.astype(float).to_numpy()
+    bests = bests[np.isfinite(bests)]
     values = np.asarray([float(r[metric]) for t in trials for r in t.history if r.get(metric) is not None], float)
     values = values[np.isfinite(values)]
     if bests.size < 3 or not values.size:
