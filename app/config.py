@@ -74,6 +74,7 @@ class KisConfig:
     retry_attempts: int = 5
     retry_base_s: float = 0.1
     retry_cap_s: float = 5.0
+    retry_budget_s: float = 120.0  # one call's retries end after this long (EGW00201 is retried until then)
     max_connections: int = 32  # requests in flight per process
     token_refresh_before_s: float = 600.0
     token_interval_s: float = 60.0  # at most one token issuance per app key this often (KIS: 1/min)
@@ -86,6 +87,9 @@ class CollectConfig:
     workers: int = 2  # Ray Data actors sharing one rate limit; 0 = one process, no Ray
     actor_cpus: float = 0.25  # I/O-bound: small, so Ray Data's own tasks always find a CPU
     batch_size: int = 8  # symbols per actor call (progress granularity)
+    # symbols still failing for a transient reason end the run after collect with exit 3; true runs
+    # the later stages on the rest first (the run still exits 3)
+    allow_partial: bool = False
 
 
 @dataclass

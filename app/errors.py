@@ -10,6 +10,12 @@ from __future__ import annotations
 class AppError(Exception):
     """Base of every user-facing error; ``hint`` says how to fix it."""
 
+    #: the process exit code when this error ends a run (see the CLI's exit codes)
+    exit_code = 1
+    #: True for a failure that may pass by itself (a server that kept failing); False when the
+    #: input must change (an unknown symbol, a bad file)
+    transient = False
+
     def __init__(self, message: str, hint: str | None = None) -> None:
         self.message = message
         self.hint = hint
@@ -32,3 +38,11 @@ class DataError(AppError):
 
 class ServiceError(AppError):
     """A service the run needs (Redis, the KIS server) cannot be reached."""
+
+    transient = True
+
+
+class IncompleteDataError(AppError):
+    """Collection left symbols missing for a transient reason: a re-run may fetch them."""
+
+    exit_code = 3

@@ -86,7 +86,7 @@ def hydra_main(cfg: DictConfig) -> None:
         log.error("%s", exc.one_line())
         if cfg.debug:
             raise
-        fail(exc, code=1)
+        fail(exc, code=exc.exit_code)
 
 
 def main() -> None:

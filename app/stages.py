@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from app.config import stages_of
+from app.config import stages_of, symbols_of
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,26 @@ def _counts(stage: str, result: Any) -> dict[str, Any]:
 
 def _carry_symbols(cfg: DictConfig, result: Any) -> None:
     """Later stages of this run work on the symbols collection resolved (e.g. from universe=all)."""
-    if isinstance(result, dict) and result.get("symbols") and not cfg.data.symbols:
+    if not isinstance(result, dict) or not result.get("symbols"):
+        return
+    failed = set(result.get("failed") or ())
+    if cfg.data.symbols:  # the user's list and order, less what could not be collected
+        ok = [s for s in symbols_of(cfg) if s not in failed]
+    else:
         ok = [s for s, o in result["symbols"].items() if o.get("status") != "failed"]
-        with open_dict(cfg):
-            cfg.data.symbols = ok
+    with open_dict(cfg):
+        cfg.data.symbols = ok
 
 
 def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
-    """Run each requested stage; returns wall seconds per stage that ran."""
+    """Run each requested stage; returns wall seconds per stage that ran. A collection that left
+    symbols missing for a transient reason ends the run with exit 3: at once, or with
+    ``collect.allow_partial`` after the later stages ran on the rest."""
+    from app.data.collect import incomplete_error
     from app.report.stage import record_stage
 
     timings: dict[str, float] = {}
+    incomplete = None
     log.info("run folder: %s", run_dir)
     for stage in stages_of(cfg):
         if stage in PREFLIGHTS:
@@ -81,4 +90,11 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         if stage not in ("report", "compare"):
             record_stage(run_dir, stage, timings[stage], **_counts(stage, result))
         log.info("stage %s done in %.1f s", stage, timings[stage])
+        if stage == "collect" and (incomplete := incomplete_error(result)) is not None:
+            if not cfg.collect.allow_partial or result["totals"]["symbols_ok"] == 0:
+                raise incomplete
+            log.warning("collect.allow_partial: the later stages run without %d missing symbol(s)",
+                        len(result["transient_failures"]))
+    if incomplete is not None:
+        raise incomplete
     return timings

@@ -26,9 +26,9 @@ from app.data.collect_stats import CollectTally
 from app.data.file_source import load_file
 from app.data.hot_cache import HotCache
 from app.data.sources import ApiSource, open_source, resolve_source
-from app.data.store import BarStore
+from app.data.store import BarStore, atomic_write_text
 from app.data.universe import resolve_symbols
-from app.errors import DataError, ServiceError
+from app.errors import DataError, IncompleteDataError, ServiceError
 from app.kis.credentials import Credentials
 from app.kis.redis_conn import ENV_REDIS_URL
 from app.kis.settings import KisSettings
@@ -65,6 +65,7 @@ def kis_settings(cfg: DictConfig, api: ApiSource, redis_url: str) -> KisSettings
         env=k.env, base_url=api.base_url or k.base_url, rate_limit=rate, rate_margin=k.rate_margin,
         redis_url=redis_url, key_prefix=f"{cfg.redis.key_prefix}:kis:", timeout_s=k.timeout_s,
         retry_attempts=k.retry_attempts, retry_base_s=k.retry_base_s, retry_cap_s=k.retry_cap_s,
+        retry_budget_s=k.retry_budget_s,
         max_connections=k.max_connections, token_refresh_before_s=k.token_refresh_before_s,
         token_interval_s=k.token_interval_s, token_dir=k.token_dir, market=cfg.data.market, custtype=k.custtype,
     )
@@ -149,14 +150,28 @@ def _collect_local(symbols: list[str], spec, settings, credentials, hot, batch_s
         actor.close()
 
 
-def _collect_ray(cfg: DictConfig, symbols: list[str], spec, settings, credentials, hot) -> Iterator[dict]:
+def actor_count(cfg: DictConfig, n_symbols: int, limit: float, shared_limiter: bool) -> int:
+    """Collection actors for this run. Actors are separate processes: without Redis they cannot
+    share one limiter, and each would pace at the whole limit. One actor then holds it all; at
+    KIS's 18 requests/s one actor is nowhere near busy, so nothing is lost but the CPU spread."""
+    c = cfg.collect
+    wanted = max(1, min(int(c.workers), -(-n_symbols // int(c.batch_size))))
+    if wanted > 1 and limit > 0 and not shared_limiter:
+        log.warning("no shared rate limiter (Redis): collecting with 1 actor at the whole %g requests/s "
+                    "instead of %d actors; start Redis or set REDIS_URL to use collect.workers=%d",
+                    limit, wanted, int(c.workers))
+        return 1
+    return wanted
+
+
+def _collect_ray(cfg: DictConfig, symbols: list[str], workers: int, spec, settings, credentials,
+                 hot) -> Iterator[dict]:
     import ray
 
     from app.ray_runtime import init_ray
 
     init_ray(cfg.ray)
     c = cfg.collect
-    workers = max(1, min(int(c.workers), -(-len(symbols) // int(c.batch_size))))
     ds = ray.data.from_items([{"symbol": s} for s in symbols], override_num_blocks=max(1, len(symbols) // c.batch_size))
     ds = ds.map_batches(
         CollectorActor,
@@ -199,7 +214,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         log.info("collecting %d symbol(s), freq %s, %s..%s into %s", len(symbols), spec.freq, spec.start,
                  spec.end or "latest", root)
         if cfg.collect.workers and len(symbols) > 1:
-            batches = _collect_ray(cfg, symbols, spec, settings, api.credentials, hot)
+            workers = actor_count(cfg, len(symbols), settings.limit, shared_limiter=bool(redis_url))
+            batches = _collect_ray(cfg, symbols, workers, spec, settings, api.credentials, hot)
         else:
             batches = _collect_local(symbols, spec, settings, api.credentials, hot, int(cfg.collect.batch_size))
         progress = ProgressLine(tally.line)
@@ -212,16 +228,40 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def _finish(manifest: dict, run_dir: Path) -> dict:
+    """Save the manifest; permanent failures are listed and the run goes on (see
+    :func:`incomplete_error` for the transient ones)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "data_manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    atomic_write_text(run_dir / "data_manifest.json", json.dumps(manifest, indent=2, default=str))
     totals = manifest["totals"]
     log.info("collected: %s", CollectTally.summary(totals))
+    transient = set(manifest.get("transient_failures", ()))
     for symbol, reason in manifest["failed"].items():
-        log.error("failed %s: %s", symbol, reason)
-    if totals["symbols_ok"] == 0:
+        if symbol in transient:
+            log.error("missing %s (transient, a re-run may fetch it): %s", symbol, reason)
+        else:
+            log.warning("skipped %s: %s", symbol, reason)
+    if totals["symbols_ok"] == 0 and not transient:
         raise DataError(f"no symbol could be collected ({len(manifest['failed'])} failed)",
                         "see the reasons above and in data_manifest.json")
     return manifest
+
+
+def incomplete_error(manifest: object) -> IncompleteDataError | None:
+    """The exit-3 error of a collection that left symbols missing for a transient reason."""
+    if not isinstance(manifest, dict) or not manifest.get("transient_failures"):
+        return None
+    missing = list(manifest["transient_failures"])
+    shown = "; ".join(f"{s} ({_short(manifest['failed'].get(s, ''))})" for s in missing[:5])
+    more = f"; and {len(missing) - 5} more in data_manifest.json" if len(missing) > 5 else ""
+    return IncompleteDataError(
+        f"collection left {len(missing)} symbol(s) missing for a transient reason: {shown}{more}",
+        "re-run the same command to fetch only what is missing, or set collect.allow_partial=true "
+        "to run the later stages on the rest")
+
+
+def _short(reason: str) -> str:
+    """The cause of a KIS error line, without the request it was about."""
+    return reason.split("; request ")[0].split("(fix:")[0].strip()
 
 
 def _run_file(cfg: DictConfig, run_dir: Path, root: Path) -> dict:

@@ -78,6 +78,8 @@ class CollectTally:
             "symbols": {s: {**o, **({"stored": asdict(entries[s])} if s in entries else {})}
                         for s, o in sorted(self.outcomes.items())},
             "failed": {s: o["error"] for s, o in sorted(self.outcomes.items()) if o["status"] == "failed"},
+            "transient_failures": [s for s, o in sorted(self.outcomes.items())
+                                   if o["status"] == "failed" and o.get("transient")],
             "totals": self.totals(),
         }
         if api.handle is not None:

@@ -40,6 +40,7 @@ class SymbolOutcome:
     rows_total: int = 0
     fetched: int = 0  # bars received from the API (incl. the overlap bar)
     error: str = ""
+    transient: bool = False  # failed for a reason that may pass (a re-run may succeed)
     seconds: float = 0.0
 
     def as_row(self) -> dict:
@@ -74,7 +75,7 @@ async def collect_symbol(client, store: BarStore, symbol: str, spec: CollectSpec
     try:
         out = await _collect(client, store, symbol, spec)
     except AppError as exc:
-        out = SymbolOutcome(symbol, "failed", error=exc.one_line())
+        out = SymbolOutcome(symbol, "failed", error=exc.one_line(), transient=exc.transient)
     out.seconds = time.perf_counter() - started
     return out
 

@@ -56,6 +56,11 @@ def _atomic_write_bytes(path: Path, write) -> None:
         raise
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """A text file replaced whole or not at all: a crash never leaves half of it."""
+    _atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text))
+
+
 def conform(table: pa.Table) -> pa.Table:
     """Bars columns in contract order and types, sorted by ts, unique on ts (last wins)."""
     table = table.select(list(BARS_SCHEMA.names)).cast(BARS_SCHEMA)

@@ -97,7 +97,7 @@ class KisClient:
         self.limiter = limiter or self._make_limiter()
         self._transport = Transport(
             self.base_url, self.limiter, timeout_s=s.timeout_s, max_connections=s.max_connections,
-            retry=RetryPolicy(s.retry_attempts, s.retry_base_s, s.retry_cap_s),
+            retry=RetryPolicy(s.retry_attempts, s.retry_base_s, s.retry_cap_s, s.retry_budget_s),
         )
         store = (
             RedisTokenStore(self._redis, self.key_id, s.key_prefix)

@@ -58,8 +58,10 @@ class KisError(AppError):
         msg1: str = "",
         attempts: int = 1,
         hint: str | None = None,
+        transient: bool = False,
     ) -> None:
         self.request, self.tr_id, self.status = request, tr_id, status
+        self.transient = transient  # retries ran out on a fault that may pass: a later run may succeed
         self.msg_cd, self.msg1, self.attempts = msg_cd, msg1.strip(), attempts
         parts = [f"KIS {tr_id or request.path}: {message}"]
         if status is not None:

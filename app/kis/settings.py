@@ -23,6 +23,7 @@ class KisSettings:
     retry_attempts: int = 5
     retry_base_s: float = 0.1
     retry_cap_s: float = 5.0
+    retry_budget_s: float = 120.0  # wall time one call may spend on retries (rate-limit ones unbounded in count)
     market: str = "J"  # FID_COND_MRKT_DIV_CODE: J (KRX), NX, UN
     custtype: str = "P"  # P individual, B corporate
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import time
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import NoReturn
@@ -106,33 +107,47 @@ class Transport:
         headers: Callable[[], Awaitable[tuple[str, dict[str, str]]]],
         on_token_rejected: Callable[[str], Awaitable[None]],
     ) -> dict:
-        """A KIS API call with bounded retries. ``headers()`` yields (access token, headers)
-        afresh for every try, so a re-issued token is picked up."""
+        """A KIS API call, retried (see :mod:`app.kis.retry`). ``headers()`` yields (access token,
+        headers) afresh for every try, so a re-issued token is picked up."""
         request = KisRequest(method, path, dict(params))
-        for attempt in range(1, self.retry.attempts + 1):
+        started, tries, faults, limited = time.monotonic(), 0, 0, 0
+        while True:
+            tries += 1
             token, hdrs = await headers()
+            delay = 0.0
             try:
                 status, data = await self.once(method, path, headers=hdrs, params=params)
-                return check(status, data, request, tr_id, attempt)
+                return check(status, data, request, tr_id, tries)
             except TokenRejected as exc:
                 self.counters["token_refused"] += 1
                 await on_token_rejected(token)
-                last = exc
+                last, faults = exc, faults + 1
             except Retryable as exc:
-                self.counters["rate_limited"] += exc.msg_cd == "EGW00201"
                 last = exc
-                if attempt < self.retry.attempts:
-                    await asyncio.sleep(self.retry.delay(attempt))
+                if exc.msg_cd == "EGW00201":
+                    self.counters["rate_limited"] += 1
+                    limited += 1
+                    delay = self.retry.delay(limited)
+                else:
+                    faults += 1
+                    delay = self.retry.delay(faults)
             except KisError:
                 self.counters["failed"] += 1
                 raise
-            self.counters["retries"] += attempt < self.retry.attempts
-            log.debug("%s %s: %s (try %d of %d)", tr_id, path, last.reason, attempt, self.retry.attempts)
+            spent = time.monotonic() - started
+            log.debug("%s %s: %s (try %d; %d of %d faults; %.1f of %g s)", tr_id, path, last.reason, tries,
+                      faults, self.retry.attempts, spent, self.retry.budget_s)
+            if faults >= self.retry.attempts or spent + delay > self.retry.budget_s:
+                break
+            self.counters["retries"] += 1
+            if delay:
+                await asyncio.sleep(delay)
         self.counters["failed"] += 1
         raise KisError(
             f"gave up: {last.reason}", request=request, tr_id=tr_id, status=last.status,
-            msg_cd=last.msg_cd, msg1=last.msg1, attempts=self.retry.attempts,
-            hint="the KIS server keeps failing; retry later or raise kis.retry.attempts",
+            msg_cd=last.msg_cd, msg1=last.msg1, attempts=tries, transient=True,
+            hint=f"the KIS server kept failing for {time.monotonic() - started:.0f} s; re-run later to fetch "
+                 "what is missing, or raise kis.retry_attempts / kis.retry_budget_s",
         )
 
 

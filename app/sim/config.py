@@ -26,6 +26,8 @@ class FaultConfig:
     drop: float = 0.0  # close the connection without an answer
     malformed_json: float = 0.0  # HTTP 200 with a truncated JSON body
     token_expire_after: int | None = None  # a token expires after N authorised requests (EGW00123)
+    # quotations of these codes always answer HTTP 503 (a backend that stays down for some symbols)
+    fail_symbols: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -131,6 +131,9 @@ def _gate(st: SimState, request: web.Request) -> web.Response | None:
 
 async def _fault(st: SimState, request: web.Request) -> tuple[str | None, web.StreamResponse | None]:
     """Draw this request's fault; returns it and, when it replaces the answer, the replacement."""
+    if request.query.get("FID_INPUT_ISCD") in st.cfg.faults.fail_symbols:
+        st.stats.faults["fail_symbols"] += 1
+        return "fail_symbols", web.Response(body=HTML_ERROR[503], status=503, content_type="text/html")
     kind = st.faults.draw()
     if kind is None:
         return None, None

@@ -59,14 +59,17 @@ def test_faults_are_survived_exactly(faulty_sim, market, creds, tmp_path, caplog
     for kind in ("spurious_rate_limit", "server_error_html", "slow", "drop", "malformed_json"):
         assert faults.get(kind, 0) >= 1, faults
     assert after["token_issuances"] - before["token_issuances"] >= 3  # expired after 40 uses, re-issued
-    assert "(try 1 of 10)" in caplog.text
+    assert "(try 1; 1 of 10 faults;" in caplog.text
     for secret in (creds.app_key, creds.app_secret, token):
         assert secret not in caplog.text
     assert "SENTINEL" not in caplog.text
 
 
-def test_exhausted_retries_raise_kis_error_with_msg_cd(broken_sim, creds, tmp_path, caplog):
-    settings = settings_for(broken_sim, tmp_path, retry_attempts=3, retry_base_s=0.01, retry_cap_s=0.05)
+def test_rate_limit_rejections_are_retried_until_the_budget_not_a_few_tries(broken_sim, creds, tmp_path, caplog):
+    """EGW00201 costs no attempt: a server that only ever rate-limits is retried for the whole
+    budget (many more tries than ``retry_attempts``), then given up as a transient failure."""
+    settings = settings_for(broken_sim, tmp_path, retry_attempts=3, retry_base_s=0.01, retry_cap_s=0.05,
+                            retry_budget_s=1.0)
 
     async def main():
         async with KisClient(settings, creds) as kis:
@@ -78,10 +81,37 @@ def test_exhausted_retries_raise_kis_error_with_msg_cd(broken_sim, creds, tmp_pa
     with caplog.at_level(logging.DEBUG, logger="app.kis"):
         err = asyncio.run(main())
     after = broken_sim.stats()
-    assert after["spurious_rate_limited"] - before["spurious_rate_limited"] == 3
-    assert err.msg_cd == "EGW00201" and err.attempts == 3 and err.status == 500
+    rejected = after["spurious_rate_limited"] - before["spurious_rate_limited"]
+    assert rejected == err.attempts > 3 * 3  # far past retry_attempts, within one second
+    assert err.msg_cd == "EGW00201" and err.status == 500 and err.transient
     assert err.tr_id == "FHKST03010100" and err.request.method == "GET"
     assert err.request.params["FID_INPUT_DATE_2"] == "20240614"
     text = str(err) + repr(err) + caplog.text
-    assert "EGW00201" in str(err) and "\n" not in str(err)
+    assert "EGW00201" in str(err) and "\n" not in str(err) and "retry_budget_s" in str(err)
     assert "SENTINEL" not in text and "authorization" not in text.lower()
+
+
+@pytest.fixture(scope="module")
+def down_sim():
+    """Quotations of 005930 always answer 503 with an HTML body."""
+    from app.sim.server import start_sim_thread
+
+    with start_sim_thread(sim_config(faults=dict(fail_symbols=["005930"]), rest_rate_limit=0)) as handle:
+        yield handle
+
+
+def test_server_faults_are_given_up_after_retry_attempts(down_sim, market, creds, tmp_path):
+    settings = settings_for(down_sim, tmp_path, rate_limit=0, retry_attempts=3, retry_base_s=0.01,
+                            retry_cap_s=0.05, retry_budget_s=30.0)
+
+    async def main():
+        async with KisClient(settings, creds) as kis:
+            with pytest.raises(KisError) as info:
+                await kis.daily_bars("005930", "20240102", "20240614")
+            other = await kis.daily_bars(market.symbols[1], "20240102", "20240614")
+            return info.value, other
+
+    err, other = asyncio.run(main())
+    assert err.attempts == 3 and err.status == 503 and err.transient
+    assert "unreadable response body (HTTP 503)" in str(err)
+    assert other.equals(market.daily_bars(market.symbols[1], dt.date(2024, 1, 2), dt.date(2024, 6, 14)))
