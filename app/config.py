@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ class DataConfig:
     freq: str = "D"
     adjusted: bool = True
     path: Optional[str] = None  # data=file: a CSV or Parquet file in long format
+    on_bad_rows: str = "reject"  # data=file rows that break the bars contract: reject (listed) | fail
     master_dir: Optional[str] = None  # local copies of kospi_code.mst.zip / kosdaq_code.mst.zip
     market: str = "J"  # FID_COND_MRKT_DIV_CODE: J (KRX), NX (NXT), UN (both)
     sim: SimDataConfig = field(default_factory=SimDataConfig)
@@ -185,16 +187,64 @@ def validate(cfg: DictConfig) -> None:
             normalize_symbol(code)
         except ValueError as exc:
             raise ConfigError(f"data.symbols: {exc}", "write codes like data.symbols=[005930,000660]") from None
-    if data.source == "file" and not data.path:
-        raise ConfigError("data=file needs data.path", "add data.path=/abs/path/to/bars.parquet (or .csv)")
+    _validate_file_source(data)
     if cfg.kis.env not in ("real", "paper"):
         raise ConfigError(f"kis.env={cfg.kis.env!r} is unknown", "use kis.env=real or kis.env=paper")
     _validate_groups(cfg)
+    _validate_run_dirs(cfg)
+    _validate_training(cfg)
     if cfg.redis.url and urlsplit(cfg.redis.url).password:
         raise ConfigError(
             "redis.url carries a password, which would be saved with the run",
             "put the URL with its password in the REDIS_URL environment variable",
         )
+
+
+def _validate_file_source(data: DictConfig) -> None:
+    from app.data.file_source import BAD_ROWS
+
+    if data.on_bad_rows not in BAD_ROWS:
+        raise ConfigError(f"data.on_bad_rows={data.on_bad_rows!r} is unknown", f"use one of {', '.join(BAD_ROWS)}")
+    if data.source != "file":
+        return
+    if not data.path:
+        raise ConfigError("data=file needs data.path", "add data.path=/abs/path/to/bars.parquet (or .csv)")
+    if not Path(data.path).expanduser().is_file():
+        raise ConfigError(f"data.path={data.path} is not a file", "give the path of a CSV or Parquet file of bars")
+
+
+def _validate_run_dirs(cfg: DictConfig) -> None:
+    """``run_dir`` / ``runs`` name folders of earlier runs: they must exist."""
+    named = ([cfg.run_dir] if cfg.run_dir else []) + list(cfg.runs)
+    for folder in named:
+        if not Path(str(folder)).expanduser().is_dir():
+            raise ConfigError(f"run folder {folder} does not exist",
+                              "pass an existing run folder, e.g. run_dir=experiments/lstm/<YYYY-MM-DD_HH-MM-SS>")
+
+
+def _validate_training(cfg: DictConfig) -> None:
+    """Settings that only fail once a model is built or trained: build the model on torch's meta
+    device (no memory) and check fp16 against where training runs."""
+    stages = stages_of(cfg)
+    if "train" not in stages and "tune" not in stages:
+        return
+    import torch
+
+    from app.models.factory import build_model
+
+    with torch.device("meta"):
+        build_model(cfg.model, 1)
+    if cfg.train.amp == "fp16" and not _trains_on_cuda(cfg, torch):
+        raise ConfigError("train.amp=fp16 needs training on a CUDA GPU, and this run trains on the CPU",
+                          "use train.amp=bf16 or auto on the CPU, or train.use_gpu=true on a machine with a GPU")
+
+
+def _trains_on_cuda(cfg: DictConfig, torch) -> bool:
+    """Whether training will run on CUDA, as far as the driver can tell: on a cluster the GPUs are
+    the workers', not this machine's."""
+    if not cfg.train.use_gpu:
+        return False
+    return cfg.ray.address is not None or torch.cuda.is_available()
 
 
 def _validate_groups(cfg: DictConfig) -> None:

@@ -23,9 +23,9 @@ from omegaconf import DictConfig
 from app.config import parse_date
 from app.data.collect_symbol import CollectSpec, SymbolOutcome, collect_symbol
 from app.data.collect_stats import CollectTally
-from app.data.file_source import load_file
+from app.data.file_source import check_rows, load_file
 from app.data.hot_cache import HotCache
-from app.data.sources import ApiSource, open_source, resolve_source
+from app.data.sources import ApiSource, describe_file, open_source, resolve_source
 from app.data.store import BarStore, atomic_write_text
 from app.data.universe import resolve_symbols
 from app.errors import DataError, IncompleteDataError, ServiceError
@@ -267,23 +267,27 @@ def _short(reason: str) -> str:
 def _run_file(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
     """``data=file``: validate a user's file and store it under the same contract."""
     started = time.perf_counter()
-    loaded = load_file(Path(cfg.data.path).expanduser())
+    path = Path(cfg.data.path).expanduser()
+    loaded = load_file(path)
+    if len(loaded.rejected):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        loaded.rejected.to_csv(run_dir / "rejected_rows.csv", index=False)
+    check_rows(path.name, loaded, cfg.data.on_bad_rows)
     store = BarStore(root)
-    name = f"file:{Path(cfg.data.path).name}"
+    name = f"file:{path.name}"
     table = loaded.bars
     symbols = sorted(set(table["symbol"].to_pylist()))
     import pyarrow.compute as pc
 
     for symbol in symbols:
         store.merge(cfg.data.freq, symbol, table.filter(pc.equal(table["symbol"], symbol)), name)
-    if len(loaded.rejected):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        loaded.rejected.to_csv(run_dir / "rejected_rows.csv", index=False)
     seconds = time.perf_counter() - started
     manifest = {
         "source": name, "freq": cfg.data.freq, "store_root": str(root),
+        "data_source": describe_file(path),
         "symbols": {s: asdict(e) for s, e in store.manifest(cfg.data.freq).items() if s in symbols},
-        "failed": {}, "rejected_rows": loaded.counts,
+        "failed": {}, "rejected_rows": loaded.counts, "repaired_rows": loaded.repaired,
+        "symbols_with_holes": loaded.holes,
         "totals": {"symbols": len(symbols), "symbols_ok": len(symbols), "bars_fetched": table.num_rows,
                    "rows_added": table.num_rows, "seconds": round(seconds, 3),
                    "bars_per_s": round(table.num_rows / max(seconds, 1e-9), 1)},

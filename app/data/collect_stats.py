@@ -73,7 +73,7 @@ class CollectTally:
     def manifest(self, spec: CollectSpec, store: BarStore, api) -> dict:
         entries = store.manifest(spec.freq)
         out = {
-            "source": spec.source, "freq": spec.freq, "start": spec.start, "end": spec.end,
+            "source": spec.source, "data_source": api.description, "freq": spec.freq, "start": spec.start, "end": spec.end,
             "adjusted": spec.adjusted, "store_root": spec.store_root,
             "symbols": {s: {**o, **({"stored": asdict(entries[s])} if s in entries else {})}
                         for s, o in sorted(self.outcomes.items())},

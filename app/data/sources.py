@@ -6,11 +6,13 @@ the credentials come from (the environment for KIS, a throwaway pair for the sim
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,6 +30,7 @@ class ApiSource:
     master_host: str  # where data.universe=all downloads the master files
     rate_limit: float | None  # the limit the server enforces, when known
     handle: object | None = None  # the simulator's handle, for stats
+    description: dict | None = None  # what market the bars are of (see describe_*), for reports
 
 
 def resolve_source(cfg: DictConfig) -> str:
@@ -59,12 +62,36 @@ def sim_config(cfg: DictConfig, credentials: Credentials):
     )
 
 
+def describe_sim(sim_cfg) -> dict:
+    """The simulator's market, so that no report of it reads as one of real data."""
+    m = sim_cfg.market
+    label = (f"simulated KIS market (seed {m.seed}, {m.n_symbols} symbols, planted signal {m.signal_strength:g}, "
+             f"non-linear {m.nonlinear_strength:g}); not real data")
+    return {"kind": "sim", "label": label, "seed": m.seed, "n_symbols": m.n_symbols, "start": m.start,
+            "today": m.today, "signal_strength": m.signal_strength, "nonlinear_strength": m.nonlinear_strength}
+
+
+def describe_kis(env: str) -> dict:
+    return {"kind": "kis", "env": env, "label": f"KIS Open API ({'real' if env == 'real' else 'paper'} account)"}
+
+
+def describe_file(path: Path) -> dict:
+    """A file by name and SHA-256, so a report names exactly the bars it is about."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    return {"kind": "file", "name": path.name, "path": str(path.resolve()), "sha256": sha,
+            "label": f"file {path.name} (sha256 {sha[:12]})"}
+
+
 @contextlib.contextmanager
 def open_source(cfg: DictConfig, source: str) -> Iterator[ApiSource]:
     """Yield the API to collect from; the simulator, if started here, stops on exit."""
     if source == "kis":
         Credentials.from_env()  # fail early, in one line, when they are missing
-        yield ApiSource("kis", cfg.kis.base_url, None, MASTER_HOST, None)
+        yield ApiSource("kis", cfg.kis.base_url, None, MASTER_HOST, None, description=describe_kis(cfg.kis.env))
         return
     from app.sim.server import start_sim_process
 
@@ -74,6 +101,7 @@ def open_source(cfg: DictConfig, source: str) -> Iterator[ApiSource]:
     log.info("embedded KIS simulator at %s (%d symbols, %s req/s)", handle.base_url, sim_cfg.market.n_symbols,
              sim_cfg.effective_rate_limit() or "unlimited")
     try:
-        yield ApiSource("sim", handle.base_url, credentials, handle.base_url, sim_cfg.effective_rate_limit(), handle)
+        yield ApiSource("sim", handle.base_url, credentials, handle.base_url, sim_cfg.effective_rate_limit(), handle,
+                        describe_sim(sim_cfg))
     finally:
         handle.stop()

@@ -23,6 +23,7 @@ from app.evaluate.results import Evaluation
 from app.evaluate.stage import evaluate_folder, lookup
 from app.report import plots_eval, plots_run, sources
 from app.report.schema import SCHEMA_VERSION, validate_report
+from app.report.style import caption
 from app.report.summary_md import render
 from app.report.throughput import resources as measure_resources
 from app.report.throughput import stage_table
@@ -85,6 +86,12 @@ def _plots(run_dir: Path, ev: Evaluation | None, history: list[dict], best_epoch
     return {k: p.name for k, p in made.items()}
 
 
+def _captioned_plots(source: dict | None, *args: Any) -> dict[str, str]:
+    """Every plot names the market its data come from, so none is mistaken for real results."""
+    with caption(f"data: {source['label']}" if source else None):
+        return _plots(*args)
+
+
 def build_report(run_dir: str | Path, *, evaluation: Evaluation | None = None, config: Any = None,
                  stage_timings: Mapping[str, Any] | None = None, resources: Mapping[str, Any] | None = None,
                  history: list[dict] | None = None, bars: pd.DataFrame | None = None,
@@ -100,6 +107,7 @@ def build_report(run_dir: str | Path, *, evaluation: Evaluation | None = None, c
     history = history if history is not None else list((metrics or {}).get("history") or [])
     stages = stage_table(timings, manifest, metrics)
     sweep = sources.read_json(run_dir / sources.SWEEP_FILE)
+    source = sources.data_source(manifest)
     report = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": dt.datetime.now(KST).isoformat(timespec="seconds"),
@@ -107,12 +115,13 @@ def build_report(run_dir: str | Path, *, evaluation: Evaluation | None = None, c
                 "experiment": lookup(resolved, "experiment_name")},
         "config": {"digest": sources.config_digest(resolved), "resolved": resolved, "redacted_keys": redacted},
         "data": sources.manifest_summary(manifest),
+        "data_source": source,
         "stages": stages,
         "resources": measure_resources(resources),
         "training": sources.training_summary(metrics) or ({"epochs_run": len(history)} if history else None),
         "evaluation": ev.summary if ev is not None else None,
         "sweep": sources.sweep_summary(sweep),
-        "plots": _plots(run_dir, ev, history, (metrics or {}).get("best_epoch"), stages, rc, sweep),
+        "plots": _captioned_plots(source, run_dir, ev, history, (metrics or {}).get("best_epoch"), stages, rc, sweep),
         "notes": notes,
     }
     report = json_ready(report)

@@ -95,6 +95,10 @@ REPORT_SCHEMA: dict[str, Any] = {
             },
         },
         "data": {"type": ["object", "null"]},
+        "data_source": {
+            "type": ["object", "null"], "required": ["kind", "label"],
+            "properties": {"kind": {"enum": ["sim", "kis", "file"]}, "label": {"type": "string"}},
+        },
         "stages": {"type": "array", "items": _STAGE},
         "resources": {
             "type": "object",

@@ -109,6 +109,20 @@ def manifest_summary(manifest: Mapping[str, Any] | None) -> dict | None:
     }
 
 
+def data_source(manifest: Mapping[str, Any] | None) -> dict | None:
+    """What market the run's bars are of (the simulator and its settings, KIS, or a file)."""
+    described = (manifest or {}).get("data_source")
+    if isinstance(described, Mapping) and described.get("label"):
+        return dict(described)
+    source = str((manifest or {}).get("source") or "")
+    if source.startswith("file:"):  # a manifest from before sources were described
+        return {"kind": "file", "label": f"file {source[5:]}", "name": source[5:]}
+    if source in ("sim", "kis"):
+        label = "simulated KIS market; not real data" if source == "sim" else "KIS Open API"
+        return {"kind": source, "label": label}
+    return None
+
+
 def training_summary(metrics: Mapping[str, Any] | None) -> dict | None:
     """Best epoch and timings from the training stage's metrics.json (the history is plotted)."""
     if not metrics:

@@ -1,6 +1,9 @@
 """Matplotlib set up for headless runs, and the few helpers every plot shares."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +17,19 @@ from matplotlib.figure import Figure  # noqa: E402
 COLORS = {"model": "#1f77b4", "benchmark": "#555555", "zero": "#bcbd22", "ridge": "#ff7f0e", "oracle": "#2ca02c",
           "top_k": "#1f77b4", "long_short": "#d62728", "equal_weight": "#555555"}
 FALLBACK = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+
+
+#: a line every figure saved within :func:`caption` carries at its top (the data source)
+_CAPTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("caption", default=None)
+
+
+@contextlib.contextmanager
+def caption(text: str | None) -> Iterator[None]:
+    token = _CAPTION.set(text)
+    try:
+        yield
+    finally:
+        _CAPTION.reset(token)
 
 
 def color(name: str, i: int = 0) -> str:
@@ -38,6 +54,8 @@ def percent_axis(ax, axis: str = "y") -> None:
 
 
 def save(fig: Figure, path: Path, dpi: int) -> Path:
+    if _CAPTION.get() and not fig.get_suptitle():
+        fig.suptitle(_CAPTION.get(), fontsize=9, color="#555555")
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)

@@ -83,8 +83,10 @@ def _sweep(sweep: dict, plots: dict[str, str]) -> list[str]:
 def render(report: dict) -> str:
     """The Markdown text of summary.md for a validated report."""
     ev, plots = report.get("evaluation"), report.get("plots", {})
-    lines = [f"# Run {report['run']['name']}", "",
-             f"Config digest `{(report['config'].get('digest') or 'n/a')[:16]}`, generated {report['generated_at']}.", ""]
+    source = report.get("data_source")
+    lines = [f"# Run {report['run']['name']}", ""]
+    lines += [f"**Data: {source['label']}.**", ""] if source else []
+    lines += [f"Config digest `{(report['config'].get('digest') or 'n/a')[:16]}`, generated {report['generated_at']}.", ""]
     if ev:
         period = ev.get("period") or {}
         lines += [f"## Out-of-sample results ({', '.join(ev['splits'])}: {str(period.get('start'))[:10]} to "

@@ -28,6 +28,7 @@ def test_unknown_symbol_is_listed_and_the_run_goes_on(tmp_path: Path):
     manifest = json.loads((tmp_path / "run" / "data_manifest.json").read_text())
     assert "does not list symbol '999999'" in manifest["failed"]["999999"]
     assert manifest["transient_failures"] == []
+    assert manifest["data_source"]["kind"] == "sim" and "planted signal" in manifest["data_source"]["label"]
     assert list(cfg.data.symbols) == [known]  # the later stages work on what was collected
     assert_store_equals(tmp_path / "store", truth([known], "2024-01-02", "2024-05-31"))
 

@@ -75,3 +75,30 @@ def test_a_broken_report_fails_validation(built_report, breakage, where):
     breakage(broken)
     with pytest.raises(DataError, match=where):
         validate_report(broken)
+
+
+def test_a_report_names_the_market_its_data_come_from(make_run, monkeypatch):
+    """The summary, the JSON and every plot's title say the bars are simulated, and how."""
+    from app.data.sources import describe_sim
+    from app.report import style
+    from app.sim.config import MarketConfig, SimConfig
+
+    run = make_run()
+    manifest = json.loads((run / "data_manifest.json").read_text())
+    sim = SimConfig(market=MarketConfig(seed=7, n_symbols=30, signal_strength=0.3, nonlinear_strength=0.5))
+    manifest["data_source"] = describe_sim(sim)
+    (run / "data_manifest.json").write_text(json.dumps(manifest))
+    titles: list[str] = []
+    real_save = style.save
+    monkeypatch.setattr(style, "save", lambda fig, path, dpi: (real_save(fig, path, dpi), titles.append(fig.get_suptitle()))[0])
+    report = build_report(run)
+    label = "simulated KIS market (seed 7, 30 symbols, planted signal 0.3, non-linear 0.5); not real data"
+    assert report["data_source"]["kind"] == "sim" and report["data_source"]["label"] == label
+    assert json.loads((run / "performance_report.json").read_text())["data_source"]["signal_strength"] == 0.3
+    assert (run / "summary.md").read_text().splitlines()[2] == f"**Data: {label}.**"
+    assert len(titles) == len(report["plots"]) and set(titles) == {f"data: {label}"}
+
+
+def test_an_older_manifest_still_names_its_source(make_run):
+    report = build_report(make_run())  # the fixture's manifest has only "source": "sim"
+    assert report["data_source"] == {"kind": "sim", "label": "simulated KIS market; not real data"}
