@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from app import config as schema
+from app import storage
 from app.errors import AppError, ConfigError
 from app.stages import run_stages
 
@@ -79,7 +80,10 @@ def mask_secrets() -> None:
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
 def hydra_main(cfg: DictConfig) -> None:
     mask_secrets()
-    run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
+    storage.resolve_paths(cfg)  # every path absolute now: no stage resolves against the current directory
+    run_dir = Path(HydraConfig.get().runtime.output_dir).absolute()
+    where = storage.location(run_dir, cfg)
+    log.info("run folder: %s", where)  # first and last line, so `ray job logs` says where to look
     try:
         run_stages(cfg, run_dir)
     except AppError as exc:
@@ -87,6 +91,9 @@ def hydra_main(cfg: DictConfig) -> None:
         if cfg.debug:
             raise
         fail(exc, code=exc.exit_code)
+    finally:
+        storage.publish(run_dir, cfg)
+        log.info("run folder: %s", where)
 
 
 def main() -> None:

@@ -1,0 +1,155 @@
+"""Where a run's outputs go: one storage root, chosen by the user, resolved once at config time.
+
+Every relative path of the config is made absolute before the first stage runs, so no stage ever
+resolves a path against the process's current directory. That matters under ``ray job submit
+--working-dir``: the driver's current directory is Ray's unpacked copy of the project
+(``.../runtime_resources/working_dir_files/_ray_pkg_<hash>/``), which Ray deletes when the job's
+runtime environment is released, so outputs written there are lost.
+
+- outputs (the run folder, the Parquet store, the features dataset, the token file store) resolve
+  against the storage root: ``storage.root`` if set; otherwise the current directory on a laptop
+  (today's ``experiments/`` and ``data/`` in the project) and ``storage.job_root`` (``~/krx-ray``)
+  on the node running the driver of a Ray job;
+- inputs the user names (``data.path``, ``data.master_dir``, ``run_dir``, ``runs``) resolve against
+  the current directory, once, as the user typed them.
+
+``storage.root`` may also be an ``s3://``, ``gs://`` or ``file://`` URI: the run then writes to a
+local staging root (the default above) and the finished run folder is copied to
+``<uri>/experiments/<experiment>/<time>/`` with pyarrow's filesystems (:func:`publish`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlsplit
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from app.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+URI_SCHEMES = ("s3", "gs", "gcs", "file")
+#: Set by Ray's job supervisor in the environment of a submitted job's entrypoint.
+RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+#: (dotted key, resolved against) for every path of the config.
+OUTPUT_KEYS = ("store.root", "features.path", "kis.token_dir")
+INPUT_KEYS = ("data.path", "data.master_dir", "run_dir")
+_SHARED = True  # set by resolve_paths: whether every node sees the storage root
+
+
+@dataclass
+class StorageConfig:
+    # None = the current directory, or job_root when the run is a Ray job; or an s3:// / gs:// URI
+    root: Optional[str] = None
+    job_root: str = "~/krx-ray"  # the default root on the driver's node under `ray job submit`
+    shared: bool = False  # true when root is on storage every node sees (an NFS mount); URIs are
+
+
+def is_uri(value: str | None) -> bool:
+    return bool(value) and "://" in str(value)
+
+
+def in_ray_job() -> bool:
+    """True in the entrypoint of ``ray job submit`` (its current directory is Ray's temporary copy)."""
+    return RAY_JOB_ENV in os.environ
+
+
+def local_root(root: str | None, job_root: str = "~/krx-ray") -> Path:
+    """The local folder outputs are written under (for a URI root: the staging folder)."""
+    if root and not is_uri(root):
+        return Path(os.path.expanduser(root)).absolute()
+    if in_ray_job():
+        return Path(os.path.expanduser(job_root)).absolute()
+    return Path.cwd()
+
+
+def _root_resolver(root: str | None = None, job_root: str = "~/krx-ray") -> str:
+    """``${storage_root:${storage.root},${storage.job_root}}`` in ``hydra.run.dir``."""
+    return str(local_root(root, job_root))
+
+
+def register_resolver() -> None:
+    if not OmegaConf.has_resolver("storage_root"):
+        OmegaConf.register_new_resolver("storage_root", _root_resolver)
+
+
+def validate(cfg: DictConfig) -> None:
+    """A URI root must name a scheme pyarrow can write to; job_root must not be empty."""
+    root = cfg.storage.root
+    if is_uri(root):
+        scheme = urlsplit(str(root)).scheme
+        if scheme not in URI_SCHEMES or not urlsplit(str(root)).netloc and scheme != "file":
+            raise ConfigError(
+                f"storage.root={root!r} is not a storage URI this pipeline can write to",
+                "use a local or NFS path, or s3://bucket/prefix, gs://bucket/prefix, file:///abs/path",
+            )
+    if not str(cfg.storage.job_root).strip():
+        raise ConfigError("storage.job_root is empty", "give a folder, e.g. storage.job_root=~/krx-ray")
+
+
+def _get(cfg: DictConfig, dotted: str):
+    return OmegaConf.select(cfg, dotted, default=None)
+
+
+def _absolute(value: str, base: Path) -> str:
+    path = Path(os.path.expanduser(str(value)))
+    return str(path if path.is_absolute() else base / path)
+
+
+def resolve_paths(cfg: DictConfig) -> Path:
+    """Make every path of ``cfg`` absolute (in place); returns the local storage root."""
+    root = local_root(cfg.storage.root, cfg.storage.job_root)
+    cwd = Path.cwd()
+    with open_dict(cfg):
+        for keys, base in ((OUTPUT_KEYS, root), (INPUT_KEYS, cwd)):
+            for dotted in keys:
+                value = _get(cfg, dotted)
+                if value is not None and not is_uri(value):
+                    OmegaConf.update(cfg, dotted, _absolute(value, base), merge=False)
+        if cfg.get("runs"):
+            cfg.runs = [_absolute(r, cwd) for r in cfg.runs]
+    global _SHARED
+    _SHARED = bool(cfg.storage.shared) or is_uri(cfg.storage.root)
+    return root
+
+
+def warn_if_unshared(nodes: int) -> None:
+    """Ray Train/Tune checkpoint to ``storage_path``; on several nodes that must be shared storage."""
+    if nodes > 1 and not _SHARED:
+        log.warning(
+            "this Ray cluster has %d nodes but storage is local to each: checkpoints need shared storage "
+            "(set storage.root to an NFS mount with storage.shared=true, or store.root and storage.root "
+            "on shared storage)", nodes,
+        )
+
+
+def location(run_dir: Path, cfg: DictConfig) -> str:
+    """Where the user finds the run folder: its URI when storage.root is one, else its absolute path."""
+    root = cfg.storage.root
+    if not is_uri(root):
+        return str(run_dir)
+    base = local_root(None, cfg.storage.job_root)
+    rel = run_dir.relative_to(base) if run_dir.is_relative_to(base) else Path(*run_dir.parts[-3:])
+    return f"{str(root).rstrip('/')}/{rel.as_posix()}"
+
+
+def publish(run_dir: Path, cfg: DictConfig) -> str | None:
+    """Copy the finished run folder to a URI ``storage.root``; returns the URI, None when local."""
+    if not is_uri(cfg.storage.root):
+        return None
+    import pyarrow.fs as pafs
+
+    target = location(run_dir, cfg)
+    try:
+        fs, path = pafs.FileSystem.from_uri(target)
+        fs.create_dir(path, recursive=True)
+        pafs.copy_files(str(run_dir), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these; the run itself is kept
+        log.error("could not copy the run folder to %s: %s (it stays at %s)", target, str(exc).splitlines()[0], run_dir)
+        return None
+    log.info("run folder copied to %s", target)
+    return target
