@@ -117,6 +117,19 @@ def resolve_paths(cfg: DictConfig) -> Path:
     return root
 
 
+def leave_job_copy(root: Path) -> None:
+    """Under a Ray job, move the driver out of Ray's copy of the working dir into the storage root.
+
+    Each node's runtime-env agent unpacks the working dir by deleting any copy at its path first; when
+    nodes share a temp dir (two ``ray start`` on one machine, or a temp dir on a shared mount) the next
+    node to start a job worker deletes the directory the driver stands in, and every later ``getcwd``
+    (``Path.resolve`` of a relative path, a library locating its files) fails with FileNotFoundError.
+    """
+    if in_ray_job():
+        root.mkdir(parents=True, exist_ok=True)
+        os.chdir(root)
+
+
 def warn_if_unshared(nodes: int) -> None:
     """Ray Train/Tune checkpoint to ``storage_path``; on several nodes that must be shared storage."""
     if nodes > 1 and not _SHARED:
