@@ -78,11 +78,16 @@ def register_resolver() -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """A URI root must name a scheme pyarrow can write to; job_root must not be empty."""
+    """A URI root must name a scheme pyarrow can write to, without credentials; job_root must be set."""
     root = cfg.storage.root
     if is_uri(root):
-        scheme = urlsplit(str(root)).scheme
-        if scheme not in URI_SCHEMES or not urlsplit(str(root)).netloc and scheme != "file":
+        parts = urlsplit(str(root))
+        if parts.username or parts.password:  # checked first: the messages below echo the URI
+            raise ConfigError(
+                "storage.root carries credentials, which would be saved with the run",
+                "drop them from the URI and export them on every node (AWS_* or GOOGLE_APPLICATION_CREDENTIALS)",
+            )
+        if parts.scheme not in URI_SCHEMES or (not parts.netloc and parts.scheme != "file"):
             raise ConfigError(
                 f"storage.root={root!r} is not a storage URI this pipeline can write to",
                 "use a local or NFS path, or s3://bucket/prefix, gs://bucket/prefix, file:///abs/path",

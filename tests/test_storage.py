@@ -54,7 +54,7 @@ def test_a_chosen_root_holds_run_folders_and_the_store(tmp_path: Path, monkeypat
     assert cfg.store.root == "/abs/store"  # an absolute path stays as given
 
 
-@pytest.mark.parametrize("root", ["ftp://host/x", "s3://", "http://example.com/runs"])
+@pytest.mark.parametrize("root", ["ftp://host/x", "s3://", "http://example.com/runs", "s3://AKIA:s3cr3t@bucket/x"])
 def test_a_storage_uri_pyarrow_cannot_write_fails_at_config_time(root: str):
     with pytest.raises(schema.ConfigError, match="storage.root"):
         _compose(f"storage.root={root}")
