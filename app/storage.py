@@ -140,8 +140,7 @@ def warn_if_unshared(nodes: int) -> None:
     if nodes > 1 and not _SHARED:
         log.warning(
             "this Ray cluster has %d nodes but storage is local to each: checkpoints need shared storage "
-            "(set storage.root to an NFS mount with storage.shared=true, or store.root and storage.root "
-            "on shared storage)", nodes,
+            "(fix: storage.root=<an NFS mount every node sees> storage.shared=true)", nodes,
         )
 
 
