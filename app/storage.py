@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 URI_SCHEMES = ("s3", "gs", "gcs", "file")
 #: Set by Ray's job supervisor in the environment of a submitted job's entrypoint.
 RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
-#: (dotted key, resolved against) for every path of the config.
+#: Outputs resolve against the storage root; inputs the user names, against the current directory.
 OUTPUT_KEYS = ("store.root", "features.path", "kis.token_dir")
 INPUT_KEYS = ("data.path", "data.master_dir", "run_dir")
+DEFAULT_JOB_ROOT = "~/krx-ray"
 _SHARED = True  # set by resolve_paths: whether every node sees the storage root
 
 
@@ -45,8 +46,8 @@ _SHARED = True  # set by resolve_paths: whether every node sees the storage root
 class StorageConfig:
     # None = the current directory, or job_root when the run is a Ray job; or an s3:// / gs:// URI
     root: Optional[str] = None
-    job_root: str = "~/krx-ray"  # the default root on the driver's node under `ray job submit`
-    shared: bool = False  # true when root is on storage every node sees (an NFS mount); URIs are
+    job_root: str = DEFAULT_JOB_ROOT  # the default root on the driver's node under `ray job submit`
+    shared: bool = False  # true when root is on storage every node sees (an NFS mount)
 
 
 def is_uri(value: str | None) -> bool:
@@ -58,7 +59,7 @@ def in_ray_job() -> bool:
     return RAY_JOB_ENV in os.environ
 
 
-def local_root(root: str | None, job_root: str = "~/krx-ray") -> Path:
+def local_root(root: str | None, job_root: str = DEFAULT_JOB_ROOT) -> Path:
     """The local folder outputs are written under (for a URI root: the staging folder)."""
     if root and not is_uri(root):
         return Path(os.path.expanduser(root)).absolute()
@@ -67,7 +68,7 @@ def local_root(root: str | None, job_root: str = "~/krx-ray") -> Path:
     return Path.cwd()
 
 
-def _root_resolver(root: str | None = None, job_root: str = "~/krx-ray") -> str:
+def _root_resolver(root: str | None = None, job_root: str = DEFAULT_JOB_ROOT) -> str:
     """``${storage_root:${storage.root},${storage.job_root}}`` in ``hydra.run.dir``."""
     return str(local_root(root, job_root))
 
@@ -118,7 +119,7 @@ def resolve_paths(cfg: DictConfig) -> Path:
         if cfg.get("runs"):
             cfg.runs = [_absolute(r, cwd) for r in cfg.runs]
     global _SHARED
-    _SHARED = bool(cfg.storage.shared) or is_uri(cfg.storage.root)
+    _SHARED = bool(cfg.storage.shared)  # a URI root gets the finished run; the run itself writes locally
     return root
 
 
