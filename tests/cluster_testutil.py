@@ -81,8 +81,20 @@ class LocalCluster:
                 f"--metrics-export-port={b + 7}", f"--runtime-env-agent-port={b + 8}",
                 f"--min-worker-port={w}", f"--max-worker-port={w + 99}"]
 
-    def start(self) -> "LocalCluster":
-        """The head, then a second node joining it; raises with Ray's output if either fails."""
+    def start(self, attempts: int = 2) -> "LocalCluster":
+        """The head, then a second node joining it; a node that times out registering (Ray waits 30 s,
+        which a machine at load 30+ can exceed) is retried on fresh ports; raises with Ray's output."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once()
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    self.stop()
+                    raise
+                self.base = _port_base()
+        return self
+
+    def _start_once(self) -> "LocalCluster":
         head = [RAY, "start", "--head", f"--port={self.base}", f"--dashboard-port={self.base + 1}",
                 f"--ray-client-server-port={self.base + 2}", "--include-dashboard=true", *self._node_flags(0)]
         second = [RAY, "start", f"--address={self.gcs}", *self._node_flags(10)]
@@ -92,7 +104,7 @@ class LocalCluster:
         for cmd in (head, second):
             proc = subprocess.run(cmd, env=node_env, capture_output=True, text=True, timeout=180)
             if proc.returncode != 0:
-                self.stop()
+                self.stop(keep_temp_dir=True)
                 raise RuntimeError(f"{' '.join(cmd[:3])} failed: {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
         return self
 
@@ -121,7 +133,7 @@ class LocalCluster:
                 continue
         return [p for pid, p in found.items() if pid not in me]
 
-    def stop(self) -> int:
+    def stop(self, keep_temp_dir: bool = False) -> int:
         """SIGTERM, then SIGKILL after 10 s, to this cluster's processes only; returns how many there were."""
         procs = self._processes()
         for p in procs:
@@ -136,7 +148,8 @@ class LocalCluster:
             except psutil.Error:
                 pass
         psutil.wait_procs(alive, timeout=10)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        if not keep_temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
         return len(procs)
 
     def __enter__(self) -> "LocalCluster":
