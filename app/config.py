@@ -22,6 +22,8 @@ from app.errors import ConfigError
 from app.evaluate.config import EvaluateConfig
 from app.report.build import ReportConfig
 from app.sim.config import FaultConfig  # one definition of the simulator's injectable faults
+from app.storage import StorageConfig, register_resolver
+from app.storage import validate as validate_storage
 from app.train.config import TrainConfig
 from app.tune.config import TuneConfig
 
@@ -127,6 +129,7 @@ class AppConfig:
     kis: KisConfig = field(default_factory=KisConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)  # roots of run folders, store, Ray storage
     collect: CollectConfig = field(default_factory=CollectConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
@@ -141,6 +144,7 @@ class AppConfig:
 
 
 def register() -> None:
+    register_resolver()  # hydra.run.dir is ${storage_root:...}/experiments/...
     ConfigStore.instance().store(name="schema", node=AppConfig)
 
 
@@ -193,6 +197,7 @@ def validate(cfg: DictConfig) -> None:
     _validate_groups(cfg)
     _validate_run_dirs(cfg)
     _validate_training(cfg)
+    validate_storage(cfg)
     if cfg.redis.url and urlsplit(cfg.redis.url).password:
         raise ConfigError(
             "redis.url carries a password, which would be saved with the run",

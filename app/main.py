@@ -15,10 +15,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from app import config as schema
+from app import storage
 from app.errors import AppError, ConfigError
 from app.stages import run_stages
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+#: conf/ beside app/ in the project (a checkout, or Ray's copy of it under ``--working-dir``), or the
+#: package data app/conf of an installed pipeline (a node with the package and no working dir).
+_PACKAGED = Path(__file__).resolve().parent / "conf"
+CONF_DIR = str(_PACKAGED if (_PACKAGED / "config.yaml").is_file() else _PACKAGED.parent.parent / "conf")
 log = logging.getLogger("app")
 
 schema.register()
@@ -79,7 +83,11 @@ def mask_secrets() -> None:
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
 def hydra_main(cfg: DictConfig) -> None:
     mask_secrets()
-    run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
+    root = storage.resolve_paths(cfg)  # every path absolute now: no stage resolves against the current directory
+    storage.leave_job_copy(root)
+    run_dir = Path(HydraConfig.get().runtime.output_dir).absolute()
+    where = storage.location(run_dir, cfg)
+    log.info("run folder: %s", where)  # first and last line, so `ray job logs` says where to look
     try:
         run_stages(cfg, run_dir)
     except AppError as exc:
@@ -87,6 +95,9 @@ def hydra_main(cfg: DictConfig) -> None:
         if cfg.debug:
             raise
         fail(exc, code=exc.exit_code)
+    finally:
+        storage.publish(run_dir, cfg)
+        log.info("run folder: %s", where)
 
 
 def main() -> None:

@@ -26,3 +26,7 @@ def init_ray(ray_cfg: DictConfig) -> None:
     ctx = ray.init(**kwargs)
     url = getattr(ctx, "dashboard_url", None)
     log.info("Ray %s: %s", "joined" if address else "started", f"dashboard http://{url}" if url else "no dashboard")
+    if address:
+        from app.storage import warn_if_unshared
+
+        warn_if_unshared(sum(1 for n in ray.nodes() if n.get("Alive")))

@@ -73,7 +73,6 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
 
     timings: dict[str, float] = {}
     incomplete = None
-    log.info("run folder: %s", run_dir)
     for stage in stages_of(cfg):
         if stage in PREFLIGHTS:
             _call(PREFLIGHTS[stage], cfg, run_dir)

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from typing import Callable
 
 from aiohttp import web
@@ -109,6 +110,10 @@ def start_sim_process(cfg: SimConfig) -> SimHandle:
     """``python -m app.sim`` in a child process (its own GIL); returns once it prints its URL."""
     cmd = [sys.executable, "-m", "app.sim", "--config-json", cfg.to_json()]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # the child imports the same app as this process, whatever its current directory (a Ray job's driver
+    # runs from the storage root, not from the project)
+    code_root = str(Path(__file__).resolve().parent.parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=env)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     url = None

@@ -11,7 +11,7 @@ from torch import nn
 
 from app.errors import ConfigError, DataError
 from app.models.factory import build_model, load_model
-from app.train.amp import resolve_amp
+from app.train.amp import cpu_bf16_supported, resolve_amp
 from app.train.batches import array_batches
 from app.train.checkpoint import capture_rng, read_checkpoint, restore_rng, write_checkpoint
 from app.train.config import TrainConfig
@@ -65,6 +65,16 @@ def test_training_epochs_lower_the_loss(data):
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_auto_amp_is_full_precision_on_a_cpu_without_bf16_kernels(monkeypatch):
+    import app.train.amp as amp
+
+    monkeypatch.setattr(amp, "cpu_bf16_supported", lambda: False)
+    assert resolve_amp("auto", CPU).dtype is None
+    monkeypatch.setattr(amp, "cpu_bf16_supported", lambda: True)
+    assert resolve_amp("auto", CPU).dtype == torch.bfloat16
+
+
+@pytest.mark.skipif(not cpu_bf16_supported(), reason="this CPU has no bf16 kernels (oneDNN's bf16 LSTM fails)")
 def test_bf16_autocast_on_cpu_trains_and_predicts_in_float32(data):
     cfg = TrainConfig(lr=1e-2, batch_size=64, amp="auto")
     assert resolve_amp("auto", CPU).dtype == torch.bfloat16

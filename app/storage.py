@@ -1,0 +1,173 @@
+"""Where a run's outputs go: one storage root, chosen by the user, resolved once at config time.
+
+Every relative path of the config is made absolute before the first stage runs, so no stage ever
+resolves a path against the process's current directory. That matters under ``ray job submit
+--working-dir``: the driver's current directory is Ray's unpacked copy of the project
+(``.../runtime_resources/working_dir_files/_ray_pkg_<hash>/``), which Ray deletes when the job's
+runtime environment is released, so outputs written there are lost.
+
+- outputs (the run folder, the Parquet store, the features dataset, the token file store) resolve
+  against the storage root: ``storage.root`` if set; otherwise the current directory on a laptop
+  (today's ``experiments/`` and ``data/`` in the project) and ``storage.job_root`` (``~/krx-ray``)
+  on the node running the driver of a Ray job;
+- inputs the user names (``data.path``, ``data.master_dir``, ``run_dir``, ``runs``) resolve against
+  the current directory, once, as the user typed them.
+
+``storage.root`` may also be an ``s3://``, ``gs://`` or ``file://`` URI: the run then writes to a
+local staging root (the default above) and the finished run folder is copied to
+``<uri>/experiments/<experiment>/<time>/`` with pyarrow's filesystems (:func:`publish`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlsplit
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from app.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+URI_SCHEMES = ("s3", "gs", "gcs", "file")
+#: Set by Ray's job supervisor in the environment of a submitted job's entrypoint.
+RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+#: Outputs resolve against the storage root; inputs the user names, against the current directory.
+OUTPUT_KEYS = ("store.root", "features.path", "kis.token_dir")
+INPUT_KEYS = ("data.path", "data.master_dir", "run_dir")
+DEFAULT_JOB_ROOT = "~/krx-ray"
+_SHARED = True  # set by resolve_paths: whether every node sees the storage root
+
+
+@dataclass
+class StorageConfig:
+    # None = the current directory, or job_root when the run is a Ray job; or an s3:// / gs:// URI
+    root: Optional[str] = None
+    job_root: str = DEFAULT_JOB_ROOT  # the default root on the driver's node under `ray job submit`
+    shared: bool = False  # true when root is on storage every node sees (an NFS mount)
+
+
+def is_uri(value: str | None) -> bool:
+    return bool(value) and "://" in str(value)
+
+
+def in_ray_job() -> bool:
+    """True in the entrypoint of ``ray job submit`` (its current directory is Ray's temporary copy)."""
+    return RAY_JOB_ENV in os.environ
+
+
+def local_root(root: str | None, job_root: str = DEFAULT_JOB_ROOT) -> Path:
+    """The local folder outputs are written under (for a URI root: the staging folder)."""
+    if root and not is_uri(root):
+        return Path(os.path.expanduser(root)).absolute()
+    if in_ray_job():
+        return Path(os.path.expanduser(job_root)).absolute()
+    return Path.cwd()
+
+
+def _root_resolver(root: str | None = None, job_root: str = DEFAULT_JOB_ROOT) -> str:
+    """``${storage_root:${storage.root},${storage.job_root}}`` in ``hydra.run.dir``."""
+    return str(local_root(root, job_root))
+
+
+def register_resolver() -> None:
+    if not OmegaConf.has_resolver("storage_root"):
+        OmegaConf.register_new_resolver("storage_root", _root_resolver)
+
+
+def validate(cfg: DictConfig) -> None:
+    """A URI root must name a scheme pyarrow can write to, without credentials; job_root must be set."""
+    root = cfg.storage.root
+    if is_uri(root):
+        parts = urlsplit(str(root))
+        if parts.username or parts.password:  # checked first: the messages below echo the URI
+            raise ConfigError(
+                "storage.root carries credentials, which would be saved with the run",
+                "drop them from the URI and export them on every node (AWS_* or GOOGLE_APPLICATION_CREDENTIALS)",
+            )
+        if parts.scheme not in URI_SCHEMES or (not parts.netloc and parts.scheme != "file"):
+            raise ConfigError(
+                f"storage.root={root!r} is not a storage URI this pipeline can write to",
+                "use a local or NFS path, or s3://bucket/prefix, gs://bucket/prefix, file:///abs/path",
+            )
+    if not str(cfg.storage.job_root).strip():
+        raise ConfigError("storage.job_root is empty", "give a folder, e.g. storage.job_root=~/krx-ray")
+
+
+def _get(cfg: DictConfig, dotted: str):
+    return OmegaConf.select(cfg, dotted, default=None)
+
+
+def _absolute(value: str, base: Path) -> str:
+    path = Path(os.path.expanduser(str(value)))
+    return str(path if path.is_absolute() else base / path)
+
+
+def resolve_paths(cfg: DictConfig) -> Path:
+    """Make every path of ``cfg`` absolute (in place); returns the local storage root."""
+    root = local_root(cfg.storage.root, cfg.storage.job_root)
+    cwd = Path.cwd()
+    with open_dict(cfg):
+        for keys, base in ((OUTPUT_KEYS, root), (INPUT_KEYS, cwd)):
+            for dotted in keys:
+                value = _get(cfg, dotted)
+                if value is not None and not is_uri(value):
+                    OmegaConf.update(cfg, dotted, _absolute(value, base), merge=False)
+        if cfg.get("runs"):
+            cfg.runs = [_absolute(r, cwd) for r in cfg.runs]
+    global _SHARED
+    _SHARED = bool(cfg.storage.shared)  # a URI root gets the finished run; the run itself writes locally
+    return root
+
+
+def leave_job_copy(root: Path) -> None:
+    """Under a Ray job, move the driver out of Ray's copy of the working dir into the storage root.
+
+    Each node's runtime-env agent unpacks the working dir by deleting any copy at its path first; when
+    nodes share a temp dir (two ``ray start`` on one machine, or a temp dir on a shared mount) the next
+    node to start a job worker deletes the directory the driver stands in, and every later ``getcwd``
+    (``Path.resolve`` of a relative path, a library locating its files) fails with FileNotFoundError.
+    """
+    if in_ray_job():
+        root.mkdir(parents=True, exist_ok=True)
+        os.chdir(root)
+
+
+def warn_if_unshared(nodes: int) -> None:
+    """Ray Train/Tune checkpoint to ``storage_path``; on several nodes that must be shared storage."""
+    if nodes > 1 and not _SHARED:
+        log.warning(
+            "this Ray cluster has %d nodes but storage is local to each: checkpoints need shared storage "
+            "(fix: storage.root=<an NFS mount every node sees> storage.shared=true)", nodes,
+        )
+
+
+def location(run_dir: Path, cfg: DictConfig) -> str:
+    """Where the user finds the run folder: its URI when storage.root is one, else its absolute path."""
+    root = cfg.storage.root
+    if not is_uri(root):
+        return str(run_dir)
+    base = local_root(None, cfg.storage.job_root)
+    rel = run_dir.relative_to(base) if run_dir.is_relative_to(base) else Path(*run_dir.parts[-3:])
+    return f"{str(root).rstrip('/')}/{rel.as_posix()}"
+
+
+def publish(run_dir: Path, cfg: DictConfig) -> str | None:
+    """Copy the finished run folder to a URI ``storage.root``; returns the URI, None when local."""
+    if not is_uri(cfg.storage.root):
+        return None
+    import pyarrow.fs as pafs
+
+    target = location(run_dir, cfg)
+    try:
+        fs, path = pafs.FileSystem.from_uri(target)
+        fs.create_dir(path, recursive=True)
+        pafs.copy_files(str(run_dir), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these; the run itself is kept
+        log.error("could not copy the run folder to %s: %s (it stays at %s)", target, str(exc).splitlines()[0], run_dir)
+        return None
+    log.info("run folder copied to %s", target)
+    return target

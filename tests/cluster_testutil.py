@@ -1,0 +1,159 @@
+"""A real 2-node Ray cluster on one machine, for the job-submission test and bench/cluster_overhead.py.
+
+Both nodes run from one private temp dir (as two ``ray start`` on one machine do by default), on
+ports of their own; the second node has its own ``--dashboard-agent-listen-port``. Token
+authentication stays on (Ray's default): every CLI call runs with ``RAY_AUTH_MODE=token``.
+:meth:`LocalCluster.stop` ends, by PID, exactly the processes whose command line names this
+cluster's temp dir, and their children: it never touches a Ray instance it did not start.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+RAY = str(Path(sys.executable).with_name("ray"))
+RUN_FOLDER = re.compile(r"\]\[app\]\[INFO\] - run folder: (\S+)")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _port_base() -> int:
+    """The first of 400 ports (20 service ports, then two 100-port worker ranges) that look free."""
+    for _ in range(200):
+        base = random.randrange(30000, 59000, 400)
+        if all(_port_free(base + i) for i in range(0, 400, 7)):
+            return base
+    raise RuntimeError("no free port range for a local Ray cluster")
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_DEDUP_LOGS": "0"}
+
+
+@dataclass
+class JobRun:
+    status: int
+    seconds: float
+    log: str
+    run_folders: list[str] = field(default_factory=list)  # every "run folder: X" line, in order
+
+
+@dataclass
+class LocalCluster:
+    cpus_per_node: int = 1
+    object_store_mb: int = 300
+    temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(
+        prefix="krxc-", dir=os.environ.get("RAY_TMPDIR", "/tmp"))))  # short: Ray's socket paths are capped
+    base: int = field(default_factory=_port_base)
+
+    @property
+    def gcs(self) -> str:
+        return f"127.0.0.1:{self.base}"
+
+    @property
+    def dashboard(self) -> str:
+        return f"http://127.0.0.1:{self.base + 1}"
+
+    def _node_flags(self, offset: int) -> list[str]:
+        b, w = self.base + offset, self.base + 20 + 100 * (offset // 10)
+        return [f"--num-cpus={self.cpus_per_node}", f"--temp-dir={self.temp_dir}",
+                f"--object-store-memory={self.object_store_mb * 1024**2}",
+                f"--node-manager-port={b + 3}", f"--object-manager-port={b + 4}",
+                f"--dashboard-agent-listen-port={b + 5}", f"--dashboard-agent-grpc-port={b + 6}",
+                f"--metrics-export-port={b + 7}", f"--runtime-env-agent-port={b + 8}",
+                f"--min-worker-port={w}", f"--max-worker-port={w + 99}"]
+
+    def start(self, attempts: int = 2) -> "LocalCluster":
+        """The head, then a second node joining it; a node that times out registering (Ray waits 30 s,
+        which a machine at load 30+ can exceed) is retried on fresh ports; raises with Ray's output."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once()
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    self.stop()
+                    raise
+                self.base = _port_base()
+        return self
+
+    def _start_once(self) -> "LocalCluster":
+        head = [RAY, "start", "--head", f"--port={self.base}", f"--dashboard-port={self.base + 1}",
+                f"--ray-client-server-port={self.base + 2}", "--include-dashboard=true", *self._node_flags(0)]
+        second = [RAY, "start", f"--address={self.gcs}", *self._node_flags(10)]
+        # Ray's own actors (Train's placement-group cleaner) look for "the" cluster when none is named:
+        # on a machine running other Ray instances they must inherit this one's address
+        node_env = {**env(), "RAY_ADDRESS": self.gcs}
+        for cmd in (head, second):
+            proc = subprocess.run(cmd, env=node_env, capture_output=True, text=True, timeout=180)
+            if proc.returncode != 0:
+                self.stop(keep_temp_dir=True)
+                raise RuntimeError(f"{' '.join(cmd[:3])} failed: {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+        return self
+
+    def submit(self, entrypoint: list[str], working_dir: Path | None, timeout_s: float) -> JobRun:
+        """``ray job submit [--working-dir]`` and wait for the job; its log is what ``ray job logs`` shows."""
+        cmd = [RAY, "job", "submit", "--address", self.dashboard]
+        if working_dir is not None:
+            cmd += ["--working-dir", "."]
+        started = time.perf_counter()
+        proc = subprocess.run([*cmd, "--", *entrypoint], cwd=working_dir or self.temp_dir, env=env(),
+                              capture_output=True, text=True, timeout=timeout_s)
+        seconds = time.perf_counter() - started
+        log = proc.stdout + proc.stderr
+        return JobRun(proc.returncode, seconds, log, RUN_FOLDER.findall(log))
+
+    def _processes(self) -> list[psutil.Process]:
+        me = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+        mark = str(self.temp_dir)
+        found: dict[int, psutil.Process] = {}
+        for proc in psutil.process_iter(["cmdline"]):
+            try:
+                if proc.pid not in me and any(mark in arg for arg in proc.info["cmdline"] or []):
+                    for p in (proc, *proc.children(recursive=True)):
+                        found.setdefault(p.pid, p)
+            except psutil.Error:
+                continue
+        return [p for pid, p in found.items() if pid not in me]
+
+    def stop(self, keep_temp_dir: bool = False) -> int:
+        """SIGTERM, then SIGKILL after 10 s, to this cluster's processes only; returns how many there were."""
+        procs = self._processes()
+        for p in procs:
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=10)
+        for p in alive:  # Ray's agents may ignore SIGTERM
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(alive, timeout=10)
+        if not keep_temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        return len(procs)
+
+    def __enter__(self) -> "LocalCluster":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,102 @@
+"""Every path is resolved once, at config time, against the storage root (never Ray's per-job copy)."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from app import config as schema
+from app import storage
+from tests.conftest import ROOT
+
+
+def _compose(*overrides: str):
+    schema.register()
+    overrides = ("+experiment=lstm", *overrides)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        schema.validate(compose(config_name="config", overrides=list(overrides)))
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_on_a_laptop_outputs_keep_the_projects_layout(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(storage.RAY_JOB_ENV, raising=False)
+    cfg = _compose("data.path=bars.csv")
+    assert Path(cfg.hydra.run.dir).parent == tmp_path / "experiments" / "lstm"
+    assert storage.resolve_paths(cfg) == tmp_path
+    assert cfg.store.root == str(tmp_path / "data")
+    assert cfg.data.path == str(tmp_path / "bars.csv")  # an input: as the user typed it, made absolute
+
+
+def test_under_a_ray_job_outputs_go_to_the_job_root_not_the_working_dir_copy(tmp_path: Path, monkeypatch):
+    copy = tmp_path / "_ray_pkg_abc"
+    copy.mkdir()
+    monkeypatch.chdir(copy)
+    monkeypatch.setenv(storage.RAY_JOB_ENV, "{}")
+    cfg = _compose(f"storage.job_root={tmp_path / 'krx-ray'}", "features.path=feats")
+    assert Path(cfg.hydra.run.dir).parent == tmp_path / "krx-ray" / "experiments" / "lstm"
+    storage.resolve_paths(cfg)
+    assert cfg.store.root == str(tmp_path / "krx-ray" / "data")
+    assert cfg.features.path == str(tmp_path / "krx-ray" / "feats")
+    assert str(copy) not in cfg.store.root
+
+
+def test_a_chosen_root_holds_run_folders_and_the_store(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(storage.RAY_JOB_ENV, "{}")  # an explicit root wins over the job default
+    cfg = _compose(f"storage.root={tmp_path / 'nfs'}", "store.root=/abs/store")
+    assert Path(cfg.hydra.run.dir).parent == tmp_path / "nfs" / "experiments" / "lstm"
+    storage.resolve_paths(cfg)
+    assert cfg.store.root == "/abs/store"  # an absolute path stays as given
+
+
+@pytest.mark.parametrize("root", ["ftp://host/x", "s3://", "http://example.com/runs", "s3://AKIA:s3cr3t@bucket/x"])
+def test_a_storage_uri_pyarrow_cannot_write_fails_at_config_time(root: str):
+    with pytest.raises(schema.ConfigError, match="storage.root"):
+        _compose(f"storage.root={root}")
+
+
+def test_the_cli_reports_a_bad_storage_uri_in_one_line_with_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "app.main", "storage.root=ftp://host/runs"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "storage.root" in proc.stderr and "fix:" in proc.stderr
+
+
+def test_a_uri_root_gets_a_copy_of_the_finished_run_folder(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(storage.RAY_JOB_ENV, raising=False)
+    cfg = _compose(f"storage.root=file://{tmp_path / 'bucket'}")
+    run_dir = Path(cfg.hydra.run.dir)
+    (run_dir / "checkpoints" / "best").mkdir(parents=True)
+    (run_dir / "checkpoints" / "best" / "model.pt").write_bytes(b"weights")
+    (run_dir / "summary.md").write_text("# run")
+    target = storage.publish(run_dir, cfg)
+    rel = run_dir.relative_to(tmp_path)
+    assert target == f"file://{tmp_path / 'bucket'}/{rel.as_posix()}"
+    copied = tmp_path / "bucket" / rel
+    assert (copied / "checkpoints" / "best" / "model.pt").read_bytes() == b"weights"
+    assert (copied / "summary.md").read_text() == "# run"
+
+
+def test_several_nodes_without_shared_storage_warn_in_one_line(tmp_path: Path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    cfg = _compose()
+    storage.resolve_paths(cfg)
+    with caplog.at_level(logging.WARNING, logger="app.storage"):
+        storage.warn_if_unshared(1)
+        assert caplog.records == []
+        storage.warn_if_unshared(2)
+    assert len(caplog.records) == 1 and "checkpoints need shared storage" in caplog.records[0].getMessage()
+    storage.resolve_paths(_compose("storage.root=s3://bucket/krx"))  # the run itself still writes locally
+    caplog.clear()
+    storage.warn_if_unshared(2)
+    assert len(caplog.records) == 1
+    storage.resolve_paths(_compose("storage.shared=true"))
+    caplog.clear()
+    storage.warn_if_unshared(2)
+    assert caplog.records == []
