@@ -1,0 +1,127 @@
+"""``stage=predict run_dir=DIR``: score the newest bars (or a date range) with a run's model bundle.
+
+Order of work: the bundle is loaded and checked; data settings not given on the command line
+become the run's (:mod:`app.predict.inputs`); the store is brought up to date by the collect
+stage's incremental collection (``predict.collect``); each symbol's bars in
+``[predict.start, predict.end]`` are read with the trailing bars their features and windows
+need; they are scored; ``signals.parquet`` / ``signals.csv``, ``portfolio.csv`` and
+``predict_summary.json`` go to this run's folder (``experiments/predict/<date_time>/``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from app.config import symbols_of
+from app.data.store import BarStore
+from app.contracts import KST
+from app.errors import DataError
+from app.predict import signals as sig
+from app.predict.bundle import bundle_dir
+from app.predict.inputs import apply_run_data, cli_keys, kst, parse_bound, trailing_bars
+from app.predict.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+
+def _collect(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    if not cfg.predict.collect:
+        return None
+    from app.data.collect import run as collect
+
+    return collect(cfg, run_dir)
+
+
+def _symbols(cfg: DictConfig, manifest: dict[str, Any] | None, store: BarStore) -> list[str]:
+    """The symbols to score: data.symbols, else what collection resolved, else the whole store."""
+    if cfg.data.symbols:
+        return symbols_of(cfg)
+    if manifest and manifest.get("symbols"):
+        return sorted(manifest["symbols"])
+    return store.symbols(str(cfg.data.freq))
+
+
+def _check_present(symbols: list[str], manifest: dict[str, Any] | None, store: BarStore, freq: str,
+                   source: str) -> None:  # fmt: skip
+    """Every symbol to score must come from the source (or the store, without collection)."""
+    have = set(manifest["symbols"]) - set(manifest.get("failed", {})) if manifest else set(store.symbols(freq))
+    missing = [s for s in symbols if s not in have]
+    if missing:
+        raise DataError(
+            f"the data source ({source}) has no {freq} bars for {len(missing)} of {len(symbols)} symbols: "
+            f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}",
+            "add them to the source, or pick the symbols it has with data.symbols=[...]",
+        )
+
+
+def _save(run_dir: Path, out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out.to_parquet(run_dir / "signals.parquet", index=False)
+    csv = out.assign(ts=out["ts"].map(lambda t: t.isoformat()))
+    csv.to_csv(run_dir / "signals.csv", index=False)
+    held.to_csv(run_dir / "portfolio.csv", index=False)
+    (run_dir / "predict_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+
+
+def _report(out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any], show: int) -> None:
+    newest = out[out["ts"] == out["ts"].max()] if len(out) else out
+    log.info("signals of %s as of %s (%d symbols scored)\n%s", summary["model_run"], summary["as_of"],
+             newest["symbol"].nunique(), sig.top_bottom(newest, show))  # fmt: skip
+    log.info("book after %s (top %d, equal weight; next session %s, limits on its tick grid):\n%s",
+             summary["as_of"], summary["top_k"], summary["next_session"],
+             held.to_string(index=False, float_format=lambda v: f"{v:,.4f}") if len(held) else "(no ranking)")  # fmt: skip
+    notes = {"no_window": "no complete window in range (too little history, or a feature undefined there)",
+             "no_bars": "no bar in range", "failed": "collection failed"}  # fmt: skip
+    for kind, text in notes.items():
+        if summary[kind]:
+            log.warning("%s: %s", text, summary[kind])
+
+
+def predict_run(cfg: DictConfig, run_dir: Path, keys: set[str]) -> dict[str, Any]:
+    """The stage with the command line's keys given explicitly (tests pass them; the CLI reads Hydra's)."""
+    from app.evaluate.stage import settings_from
+    from app.krx.calendar import next_session_after
+
+    predictor = Predictor.load(Path(str(cfg.run_dir)))
+    apply_run_data(cfg, predictor.doc, keys)
+    manifest = _collect(cfg, run_dir)
+    store, freq = BarStore(Path(str(cfg.store.root)).expanduser()), str(cfg.data.freq)
+    symbols = _symbols(cfg, manifest, store)
+    _check_present(symbols, manifest, store, freq, (manifest or {}).get("source") or "the store")
+    start = parse_bound(cfg.predict.start, "predict.start", end=False)
+    window = trailing_bars(store, freq, symbols, start, parse_bound(cfg.predict.end, "predict.end", end=True),
+                           predictor.trailing_bars)  # fmt: skip
+    scores = predictor.score(window.bars, window.start, window.end, int(cfg.predict.batch_size))
+    out = sig.signals(scores.frame, predictor.run)
+    settings = settings_from(cfg)
+    newest = out[out["ts"] == out["ts"].max()] if len(out) else out
+    as_of = newest["ts"].max().date() if len(newest) else dt.datetime.fromtimestamp(window.end, KST).date()
+    last_close = _last_close(window.bars)
+    held = sig.book(newest, last_close, settings.top_k, settings.capital, next_session_after(as_of))
+    summary = {
+        "model_run": predictor.run, "bundle": str(bundle_dir(Path(str(cfg.run_dir))).resolve()),
+        "start": kst(window.start), "end": kst(window.end), "newest_bar": kst(window.newest),
+        "as_of": str(as_of), "next_session": str(next_session_after(as_of)), "top_k": settings.top_k,
+        "rows": len(out), "symbols_scored": int(out["symbol"].nunique()), "symbols": len(symbols),
+        "no_window": scores.no_window, "no_bars": window.no_bars, "failed": (manifest or {}).get("failed", {}),
+        "trailing_bars": predictor.trailing_bars, "portfolio": held.to_dict(orient="records"),
+    }  # fmt: skip
+    _save(run_dir, out, held, summary)
+    _report(out, held, summary, int(cfg.predict.show))
+    return summary
+
+
+def _last_close(bars) -> pd.Series:
+    frame = bars.select(["symbol", "close"]).to_pandas()
+    return frame.groupby("symbol")["close"].last()
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Pipeline entry ``(cfg, run_dir)``."""
+    return predict_run(cfg, Path(run_dir), cli_keys())
