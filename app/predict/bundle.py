@@ -148,7 +148,7 @@ def read_bundle(path: str | Path) -> tuple[dict[str, Any], Path]:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         found = doc.get("format") if isinstance(doc, dict) else None
         raise DataError(f"the model bundle at {where} has format {found}; this version reads format {FORMAT}",
-                        "re-train the run with this version (stage=train or a sweep) to write a new bundle")  # fmt: skip
+                        "re-train the run with this version (stage=train or a sweep) for a new bundle")  # fmt: skip
     missing = [k for k in REQUIRED if k not in doc]
     if missing:
         raise _damaged(where, f"{BUNDLE_FILE} lacks {', '.join(missing)}")

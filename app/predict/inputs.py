@@ -63,7 +63,7 @@ def apply_run_data(cfg: DictConfig, doc: dict[str, Any], keys: set[str]) -> None
         raise ConfigError(f"data.freq={cfg.data.freq} but the model was trained on {doc['freq']} bars",
                           f"drop data.freq or use data.freq={doc['freq']}")  # fmt: skip
     with open_dict(cfg):
-        _merge(cfg.data, doc["data"], "data", keys)
+        _merge(cfg.data, doc["data"], "data", keys | set(SYMBOL_KEYS))  # the symbols: all given, or the bundle's
         if not any(given(k, keys) for k in SYMBOL_KEYS):
             cfg.data.symbols, cfg.data.universe, cfg.data.limit = list(doc["symbols"]), None, None
         if not given("store.root", keys) and doc.get("store_root"):

@@ -1,8 +1,8 @@
 """``Predictor``: a model bundle turned back into a scorer of Bars (no I/O beyond loading the bundle).
 
-Scoring runs the training pipeline's own pieces on whatever bars it is given: the features of
-the bundle's features config (:func:`app.data.feature_compute.compute_features`), the bundle's
-fitted scaler and the label-free windows of :mod:`app.data.window_rows`. Given a symbol's
+Scoring runs the training pipeline's own pieces on whatever bars it is given (:mod:`app.predict.recipe`):
+the features of the bundle's features config, the bundle's fitted scaler and the label-free
+windows of :mod:`app.data.window_rows`; then the model. Given a symbol's
 trailing ``trailing_bars`` bars before the first bar to score, the features of every scored window
 equal the full-history ones to the bundle's ``warmup_rtol``.
 """
@@ -15,16 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import torch
 
-from app.data.feature_compute import compute_features
 from app.data.feature_config import FeaturesConfig, LabelConfig, coerce
 from app.data.scalers import FeatureScaler
-from app.data.window_rows import table_windows
 from app.predict.bundle import _damaged, bundle_dir, read_bundle
-
-COMPUTE_SYMBOLS = 8  # symbols per features panel, as in the features stage
+from app.predict.recipe import Recipe, windows_parallel
 
 
 @dataclass
@@ -72,16 +68,10 @@ class Predictor:
         """Bars a symbol needs before the first bar to score: the warm-up, then the window's earlier rows."""
         return int(self.doc["warmup_bars"]) + self.seq_len - 1
 
-    def features_of(self, bars: pa.Table) -> pa.Table:
-        """Features of ``bars`` (whole symbols, sorted by symbol then ts), a few symbols per panel."""
-        symbols = bars["symbol"].to_numpy(zero_copy_only=False)
-        change = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
-        starts = np.concatenate([[0], change, [len(symbols)]]).astype(int)
-        parts = []
-        for i in range(0, len(starts) - 1, COMPUTE_SYMBOLS):
-            lo, hi = starts[i], starts[min(i + COMPUTE_SYMBOLS, len(starts) - 1)]
-            parts.append(compute_features(bars.slice(lo, hi - lo), self.features, self.label))
-        return pa.concat_tables(parts)
+    @property
+    def recipe(self) -> Recipe:
+        """What turns bars into this model's windows (picklable, without the model)."""
+        return Recipe(self.features, self.label, self.scaler, self.columns, self.seq_len)
 
     def forward(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         out = []
@@ -90,19 +80,13 @@ class Predictor:
                 out.append(self.model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))).float().numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
-    def score(self, bars: pa.Table, start: int, end: int, batch_size: int = 4096) -> Scores:
-        """Scores of every bar with ``start <= ts <= end`` (epoch seconds) that ends a complete window."""
-        if bars.num_rows == 0:
-            return Scores(_frame([], np.zeros(0, np.int64), np.zeros(0, np.float32)), {})
-        feats = self.features_of(bars)
-        ts = pc.cast(feats["ts"], pa.int64()).to_numpy()
-        keep = (ts >= start) & (ts <= end)
-        w = table_windows(feats, self.columns, self.scaler, self.seq_len, keep)
-        frame = _frame(w["symbol"], w["ts"], self.forward(w["x"], batch_size))
-        symbol = feats["symbol"].to_numpy(zero_copy_only=False)
-        counts = pd.Series(symbol).value_counts()
-        short = sorted(set(symbol[keep]) - set(w["symbol"]))
-        return Scores(frame, {s: int(counts[s]) for s in short})
+    def score(self, bars: pa.Table, start: int, end: int, batch_size: int = 4096, workers: int = 1) -> Scores:
+        """Scores of every bar with ``start <= ts <= end`` (epoch seconds) that ends a complete window.
+
+        ``bars`` holds whole symbols sorted by (symbol, ts); ``workers`` processes compute the features.
+        """
+        w = windows_parallel(self.recipe, bars, start, end, workers)
+        return Scores(_frame(w["symbol"], w["ts"], self.forward(w["x"], batch_size)), w["no_window"])
 
 
 def _frame(symbol: Any, ts: np.ndarray, score: np.ndarray) -> pd.DataFrame:

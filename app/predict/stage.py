@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,11 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from app.config import symbols_of
-from app.data.store import BarStore
 from app.contracts import KST
+from app.data.store import BarStore
 from app.errors import DataError
 from app.predict import signals as sig
-from app.predict.bundle import bundle_dir
-from app.predict.inputs import apply_run_data, cli_keys, kst, parse_bound, trailing_bars
+from app.predict.inputs import Trailing, apply_run_data, cli_keys, kst, parse_bound, trailing_bars
 from app.predict.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,9 @@ def _report(out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any], show
     newest = out[out["ts"] == out["ts"].max()] if len(out) else out
     log.info("signals of %s as of %s (%d symbols scored)\n%s", summary["model_run"], summary["as_of"],
              newest["symbol"].nunique(), sig.top_bottom(newest, show))  # fmt: skip
+    table = held.to_string(index=False, float_format=lambda v: f"{v:,.4f}") if len(held) else "(no ranking)"
     log.info("book after %s (top %d, equal weight; next session %s, limits on its tick grid):\n%s",
-             summary["as_of"], summary["top_k"], summary["next_session"],
-             held.to_string(index=False, float_format=lambda v: f"{v:,.4f}") if len(held) else "(no ranking)")  # fmt: skip
+             summary["as_of"], summary["top_k"], summary["next_session"], table)  # fmt: skip
     notes = {"no_window": "no complete window in range (too little history, or a feature undefined there)",
              "no_bars": "no bar in range", "failed": "collection failed"}  # fmt: skip
     for kind, text in notes.items():
@@ -83,33 +83,48 @@ def _report(out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any], show
             log.warning("%s: %s", text, summary[kind])
 
 
-def predict_run(cfg: DictConfig, run_dir: Path, keys: set[str]) -> dict[str, Any]:
-    """The stage with the command line's keys given explicitly (tests pass them; the CLI reads Hydra's)."""
+def _window(cfg: DictConfig, predictor: Predictor, store: BarStore, symbols: list[str]) -> Trailing:
+    """The bars to score and their trailing history; no bar in range at all is an error."""
+    freq = str(cfg.data.freq)
+    start = parse_bound(cfg.predict.start, "predict.start", end=False)
+    end = parse_bound(cfg.predict.end, "predict.end", end=True)
+    window = trailing_bars(store, freq, symbols, start, end, predictor.trailing_bars)
+    if window.bars.num_rows == 0:
+        raise DataError(f"no {freq} bar between {kst(window.start)} and {kst(window.end)} for {len(symbols)} symbols",
+                        f"pick predict.start/end on or before the newest bar, {kst(window.newest)}")  # fmt: skip
+    return window
+
+
+def _book(cfg: DictConfig, out: pd.DataFrame, window: Trailing) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The backtest's top-k book after the newest scored bar, and when it would trade."""
     from app.evaluate.stage import settings_from
     from app.krx.calendar import next_session_after
 
+    settings = settings_from(cfg)
+    newest = out[out["ts"] == out["ts"].max()]
+    as_of = newest["ts"].max().date() if len(newest) else dt.datetime.fromtimestamp(window.end, KST).date()
+    held = sig.book(newest, _last_close(window.bars), settings.top_k, settings.capital, next_session_after(as_of))
+    return held, {"as_of": str(as_of), "next_session": str(next_session_after(as_of)), "top_k": settings.top_k}
+
+
+def predict_run(cfg: DictConfig, run_dir: Path, keys: set[str]) -> dict[str, Any]:
+    """The stage with the command line's keys given explicitly (tests pass them; the CLI reads Hydra's)."""
     predictor = Predictor.load(Path(str(cfg.run_dir)))
     apply_run_data(cfg, predictor.doc, keys)
     manifest = _collect(cfg, run_dir)
-    store, freq = BarStore(Path(str(cfg.store.root)).expanduser()), str(cfg.data.freq)
+    store = BarStore(Path(str(cfg.store.root)).expanduser())
     symbols = _symbols(cfg, manifest, store)
-    _check_present(symbols, manifest, store, freq, (manifest or {}).get("source") or "the store")
-    start = parse_bound(cfg.predict.start, "predict.start", end=False)
-    window = trailing_bars(store, freq, symbols, start, parse_bound(cfg.predict.end, "predict.end", end=True),
-                           predictor.trailing_bars)  # fmt: skip
-    scores = predictor.score(window.bars, window.start, window.end, int(cfg.predict.batch_size))
+    _check_present(symbols, manifest, store, str(cfg.data.freq), (manifest or {}).get("source") or "the store")
+    window = _window(cfg, predictor, store, symbols)
+    workers = int(cfg.predict.workers or os.cpu_count() or 1)
+    scores = predictor.score(window.bars, window.start, window.end, int(cfg.predict.batch_size), workers)
     out = sig.signals(scores.frame, predictor.run)
-    settings = settings_from(cfg)
-    newest = out[out["ts"] == out["ts"].max()] if len(out) else out
-    as_of = newest["ts"].max().date() if len(newest) else dt.datetime.fromtimestamp(window.end, KST).date()
-    last_close = _last_close(window.bars)
-    held = sig.book(newest, last_close, settings.top_k, settings.capital, next_session_after(as_of))
+    held, when = _book(cfg, out, window)
     summary = {
-        "model_run": predictor.run, "bundle": str(bundle_dir(Path(str(cfg.run_dir))).resolve()),
-        "start": kst(window.start), "end": kst(window.end), "newest_bar": kst(window.newest),
-        "as_of": str(as_of), "next_session": str(next_session_after(as_of)), "top_k": settings.top_k,
-        "rows": len(out), "symbols_scored": int(out["symbol"].nunique()), "symbols": len(symbols),
-        "no_window": scores.no_window, "no_bars": window.no_bars, "failed": (manifest or {}).get("failed", {}),
+        "model_run": predictor.run, "bundle": str(predictor.path.resolve()), "start": kst(window.start),
+        "end": kst(window.end), "newest_bar": kst(window.newest), **when, "rows": len(out),
+        "symbols_scored": int(out["symbol"].nunique()), "symbols": len(symbols), "no_window": scores.no_window,
+        "no_bars": window.no_bars, "failed": (manifest or {}).get("failed", {}),
         "trailing_bars": predictor.trailing_bars, "portfolio": held.to_dict(orient="records"),
     }  # fmt: skip
     _save(run_dir, out, held, summary)
