@@ -2,7 +2,8 @@
 
 ``predictions.parquet`` gets one column per forecaster the evaluation compares: the model
 (``prediction``), ``pred_zero``, ``pred_ridge`` (fit on the training windows' last step) and, on
-simulator data, ``pred_oracle`` (the simulator's E[r_{t+h} | information up to t]).
+simulator data, ``pred_oracle`` (the simulator's E[r_{t+h} | information up to t]). The run's
+model bundle ``model/`` (:func:`app.predict.bundle.save_run_bundle`) is what ``stage=predict`` loads.
 """
 from __future__ import annotations
 
