@@ -6,8 +6,9 @@ first ``--fit-symbols`` symbols, an untrained LSTM of the default size: speed do
 weights), then times, each in a fresh process so peak RSS is its own:
 
 * ``trailing``: what ``stage=predict`` does after collection: read each symbol's newest bar plus
-  the bundle's ``warmup + seq_len - 1`` trailing bars, compute their features, score;
-* ``baseline``: the same scores from every bar of every symbol (full-history features).
+  the bundle's ``warmup + seq_len - 1`` trailing bars, compute their features in 2 processes, score;
+* ``trailing_one_process``: the same in one process;
+* ``baseline``: the same scores from every bar of every symbol (full-history features, one process).
 
 Prints one JSON object with wall and CPU seconds, peak RSS and the load average around each run.
 Example: ``python -m bench.predict_latest --symbols 2000 --days 1250``.
@@ -31,6 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import emit  # noqa: E402
 from bench.features_throughput import write_store  # noqa: E402
+
+
+MODES = ("trailing", "trailing_one_process", "baseline")
 
 
 def make_bundle(store: Path, run: Path, fit_symbols: int) -> Path:
@@ -67,6 +71,7 @@ def make_bundle(store: Path, run: Path, fit_symbols: int) -> Path:
 def measure(store: str, bundle: str, mode: str) -> dict:
     """One timed prediction in this process (run as a child by :func:`main`)."""
     from app.data.store import BarStore
+    from app.data.window_rows import table_windows
     from app.predict.inputs import trailing_bars
     from app.predict.predictor import Predictor
 
@@ -74,15 +79,24 @@ def measure(store: str, bundle: str, mode: str) -> dict:
     predictor = Predictor.load(bundle)
     s = BarStore(store)
     symbols = s.symbols("D")
-    trailing = predictor.trailing_bars if mode == "trailing" else 10**9
+    trailing = 10**9 if mode == "baseline" else predictor.trailing_bars
     window = trailing_bars(s, "D", symbols, None, None, trailing)
     read_s = time.perf_counter() - wall
-    scores = predictor.score(window.bars, window.start, window.end)
+    if mode == "baseline":  # every bar's features, as the features stage computes them, then the same windows
+        r = predictor.recipe
+        feats = r.features_of(window.bars)
+        keep = feats["ts"].cast("int64").to_numpy() >= window.start
+        scores = predictor.forward(table_windows(feats, r.columns, r.scaler, r.seq_len, keep)["x"])
+    else:
+        scores = predictor.score(window.bars, window.start, window.end, workers=2 if mode == "trailing" else 1)
+        scores = scores.frame["score"].to_numpy()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"mode": mode, "symbols": len(symbols), "scored": len(scores.frame), "rows": window.bars.num_rows,
-            "wall_s": round(wall, 2), "read_s": round(read_s, 2), "cpu_s": round(cpu, 2),
-            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3),
-            "scores": scores.frame["score"].to_numpy(np.float64).round(7).tolist()}  # fmt: skip
+    return {"mode": mode, "symbols": len(symbols), "scored": len(scores), "rows": window.bars.num_rows,
+            "wall_s": round(wall, 2), "read_s": round(read_s, 2), "cpu_s_this_process": round(cpu, 2),
+            "cpu_s_children": round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 2),
+            "peak_rss_gib_this_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3),
+            "peak_rss_gib_children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2, 3),
+            "scores": np.asarray(scores, np.float64).round(7).tolist()}  # fmt: skip
 
 
 def child(store: Path, bundle: Path, mode: str) -> dict:
@@ -99,7 +113,7 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=2000)
     ap.add_argument("--days", type=int, default=1250)
     ap.add_argument("--fit-symbols", type=int, default=20)
-    ap.add_argument("--measure", choices=["trailing", "baseline"])
+    ap.add_argument("--measure", choices=MODES)
     ap.add_argument("--store")
     ap.add_argument("--bundle")
     args = ap.parse_args()
@@ -110,10 +124,11 @@ def main() -> None:
     try:
         write_store(tmp / "store", args.symbols, args.days)
         bundle = make_bundle(tmp / "store", tmp / "run", args.fit_symbols)
-        runs = [child(tmp / "store", bundle, m) for m in ("trailing", "baseline")]
-        same = float(np.max(np.abs(np.subtract(runs[0].pop("scores"), runs[1].pop("scores")))))
+        runs = [child(tmp / "store", bundle, m) for m in MODES]
+        scores = [np.asarray(r.pop("scores")) for r in runs]
         emit({"symbols": args.symbols, "days": args.days, "cpus": os.cpu_count(), "runs": runs,
-              "max_abs_score_difference": same, "speedup": round(runs[1]["wall_s"] / runs[0]["wall_s"], 2)})
+              "max_abs_score_difference_vs_baseline": float(max(np.max(np.abs(x - scores[-1])) for x in scores)),
+              "speedup_vs_baseline": round(runs[-1]["wall_s"] / runs[0]["wall_s"], 2)})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
