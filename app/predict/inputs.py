@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from app.data.store import BarStore
 from app.errors import ConfigError, DataError
 from app.predict.bundle import read_bundle
 
+READ_THREADS = 4  # store partitions read at once
 #: data.* keys that pick the symbols; when none is given the bundle's symbols are scored.
 SYMBOL_KEYS = ("data.symbols", "data.universe", "data.limit")
 
@@ -127,7 +129,8 @@ def _ts(table: pa.Table) -> np.ndarray:
 def trailing_bars(store: BarStore, freq: str, symbols: list[str], start: int | None, end: int | None,
                   trailing: int) -> Trailing:  # fmt: skip
     """Each symbol's bars in [start, end] plus ``trailing`` bars before them (both default to the newest bar)."""
-    tables = {s: store.read(freq, s) for s in symbols}
+    with ThreadPoolExecutor(READ_THREADS) as pool:  # Parquet decoding releases the GIL
+        tables = dict(zip(symbols, pool.map(lambda s: store.read(freq, s), symbols)))
     lasts = [int(_ts(t)[-1]) for t in tables.values() if t.num_rows]
     newest = max(lasts) if lasts else 0
     hi = newest if end is None else min(end, newest)

@@ -49,8 +49,14 @@ def _symbols(cfg: DictConfig, manifest: dict[str, Any] | None, store: BarStore) 
 
 def _check_present(symbols: list[str], manifest: dict[str, Any] | None, store: BarStore, freq: str,
                    source: str) -> None:  # fmt: skip
-    """Every symbol to score must come from the source (or the store, without collection)."""
-    have = set(manifest["symbols"]) - set(manifest.get("failed", {})) if manifest else set(store.symbols(freq))
+    """Every symbol to score must come from the source (or the store, without collection).
+
+    A symbol whose collection failed this time (a transient error) but that has stored bars is
+    scored from them and listed under ``failed``; one the source does not have at all stops the stage.
+    """
+    stored = set(store.symbols(freq))
+    failed = set((manifest or {}).get("failed", {})) & stored
+    have = (set(manifest["symbols"]) - set(manifest.get("failed", {})) | failed) if manifest else stored
     missing = [s for s in symbols if s not in have]
     if missing:
         raise DataError(
