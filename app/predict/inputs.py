@@ -51,7 +51,7 @@ def given(key: str, keys: Iterable[str]) -> bool:
 def _merge(node: DictConfig, trained: Mapping[str, Any], prefix: str, keys: set[str]) -> None:
     for name, value in trained.items():
         key = f"{prefix}.{name}"
-        if name not in node or given(key, keys) and not isinstance(value, Mapping):
+        if name not in node:
             continue
         if isinstance(value, Mapping) and isinstance(node[name], DictConfig):
             _merge(node[name], value, key, keys)
