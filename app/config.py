@@ -20,6 +20,7 @@ from app.contracts import FREQS, normalize_symbol
 from app.data.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig
 from app.errors import ConfigError
 from app.evaluate.config import EvaluateConfig
+from app.predict.config import PredictConfig
 from app.report.build import ReportConfig
 from app.sim.config import FaultConfig  # one definition of the simulator's injectable faults
 from app.storage import StorageConfig, register_resolver
@@ -29,8 +30,8 @@ from app.tune.config import TuneConfig
 
 STAGES = ("collect", "features", "train", "tune", "evaluate", "report", "realtime")
 #: Stages that only run when named, never as part of ``all``: a sweep (tune experiments list their
-#: stages, with tune in place of train) and ``stage=compare runs=[...]``.
-EXTRA_STAGES = ("compare",)
+#: stages, with tune in place of train), ``stage=compare runs=[...]`` and ``stage=predict run_dir=...``.
+EXTRA_STAGES = ("compare", "predict")
 NOT_IN_ALL = ("tune", "compare")
 SOURCES = ("auto", "sim", "kis", "file")
 
@@ -123,7 +124,7 @@ class AppConfig:
     experiment_name: str = "default"
     seed: int = 42
     debug: bool = False
-    run_dir: Optional[str] = None  # stage=report: an existing run folder
+    run_dir: Optional[str] = None  # stage=report / stage=predict: an existing run folder
     runs: list[str] = field(default_factory=list)  # stage=compare: run folders to compare
     data: DataConfig = field(default_factory=DataConfig)
     kis: KisConfig = field(default_factory=KisConfig)
@@ -141,6 +142,7 @@ class AppConfig:
     tune: TuneConfig = field(default_factory=TuneConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
 
 
 def register() -> None:
@@ -268,6 +270,10 @@ def _validate_groups(cfg: DictConfig) -> None:
     model = plain.get("model")
     if not isinstance(model, dict) or not str(model.get("_target_", "")).startswith("app.models."):
         raise ConfigError("model has no app.models _target_", "pick one of conf/model/, e.g. model=lstm")
+    if "predict" in stages_of(cfg):  # no bundle, an old one or bad dates fail before collection
+        from app.predict.inputs import check
+
+        check(cfg)
     if "tune" in stages_of(cfg):  # a bad search space fails here, not after collection and features
         from app.tune.stage import plan
 

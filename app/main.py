@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from app import config as schema
 from app import storage
 from app.errors import AppError, ConfigError
+from app.predict.inputs import folder_overrides
 from app.stages import run_stages
 
 #: conf/ beside app/ in the project (a checkout, or Ray's copy of it under ``--working-dir``), or the
@@ -102,6 +103,9 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
+    extra = folder_overrides(overrides)  # stage=predict runs in experiments/predict/<time>
+    sys.argv += extra
+    overrides += extra
     if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") for a in sys.argv[1:]):
         precheck(overrides)
     hydra_main()

@@ -22,6 +22,7 @@ RUNNERS: dict[str, str] = {
     "evaluate": "app.evaluate.stage:run",
     "report": "app.report.stage:run",
     "compare": "app.report.stage:run_compare",
+    "predict": "app.predict.stage:run",
 }
 
 #: stage -> "module:function" taking (cfg, run_dir), run for every requested stage before the first

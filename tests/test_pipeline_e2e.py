@@ -14,6 +14,7 @@ from tests.conftest import ROOT
 
 RUN_FILES = [
     ".hydra/config.yaml", "run.log", "data_manifest.json", "scaler.json", "split.json", "checkpoints/best/model.pt",
+    "model/model.pt", "model/bundle.json",
     "predictions.parquet", "metrics.json", "evaluation.json", "performance_report.json", "summary.md",
     "loss.png", "ic.png", "backtest.png", "scatter.png", "throughput.png",
 ]

@@ -21,6 +21,7 @@ from app.data.feature_config import FeaturesConfig, LabelConfig, coerce
 from app.data.indicators import scale_free_companions, ta_indicators, validate_indicators
 from app.data.labels import forward_labels, validate_label
 from app.data.panel import Layout
+from app.data.warmup import recursive_warmup
 from app.errors import ConfigError, DataError
 
 TS_TYPE = pa.timestamp("s", tz=KST_NAME)
@@ -140,9 +141,17 @@ def feature_names(cfg: FeaturesConfig) -> list[str]:
     return list(_probe(_cfg_key(cfg))[0])
 
 
-def warmup_bars(cfg: FeaturesConfig) -> int:
-    """Bars a symbol needs before every configured feature is defined (rows before are warm-up)."""
-    return _probe(_cfg_key(cfg))[1]
+def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None) -> int:
+    """Bars a symbol needs before every configured feature is defined (rows before are warm-up).
+
+    With ``rtol`` (e.g. 1e-6), also enough bars for the recursive indicators (EMA, RSI, ATR, ADX,
+    MACD) to agree with their full-history values to ``rtol`` relative (see :mod:`app.data.warmup`):
+    what features computed from a symbol's trailing bars only need to equal the batch features.
+    """
+    defined = _probe(_cfg_key(cfg))[1]
+    if rtol is None:
+        return defined
+    return max(defined, recursive_warmup(coerce(FeaturesConfig, cfg).indicators, rtol))
 
 
 def _ts_array(seconds: np.ndarray) -> pa.Array:

@@ -6,9 +6,10 @@ of features files; a ``map_batches`` task reads one file (whole symbols), scales
 yields blocks of ``block_windows`` windows, so no more than a few blocks of windows exist at a
 time. ``windows_numpy`` / ``iter_windows`` run the very same per-file function without Ray.
 
-A window ending at row ``i`` is emitted when its ``seq_len`` rows all belong to one symbol, every
-model feature in them is finite (warm-up and other NaN rows are skipped, never filled), its
-target is defined, and row ``i`` belongs to the period (see :mod:`app.data.splits`).
+A window ending at row ``i`` is emitted when it is a label-free window of
+:mod:`app.data.window_rows` (``seq_len`` rows of one symbol, every model feature finite; warm-up
+and other NaN rows are skipped, never filled), its target is defined, and row ``i`` belongs to the
+period (see :mod:`app.data.splits`).
 Rows carry ``x`` (seq_len x F float32 tensor), ``y`` (float32), ``symbol``, ``ts``, ``label_ts``.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.data.labels import label_reach
 from app.data.panel import Layout
 from app.data.scalers import FeatureScaler, partial_stats, sample_stride
 from app.data.splits import Period, Split, embargo_of, resolve_split, walk_forward
+from app.data.window_rows import feature_ends, gather
 from app.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -101,15 +103,14 @@ class WindowSpec:
 
 
 def window_ends(frame: FileFrame, xs: np.ndarray, spec: WindowSpec) -> np.ndarray:
-    """Rows that end a valid window of ``spec.period``, in (symbol, ts) order."""
-    n, L = len(frame.ts), spec.seq_len
-    bad = np.concatenate([[0], np.cumsum(~np.isfinite(xs).all(axis=1))])
-    ends = np.arange(n)
-    ok = frame.pos >= L - 1  # the window's first row is the same symbol's
-    lo = np.maximum(ends - L + 1, 0)
-    ok &= (bad[ends + 1] - bad[lo]) == 0
+    """Rows that end a valid window of ``spec.period``, in (symbol, ts) order.
+
+    The label-free windows of :func:`app.data.window_rows.feature_ends`, kept where the target is
+    defined and the sample belongs to the period.
+    """
+    ok = feature_ends(frame.pos, xs, spec.seq_len)
     ok &= np.isfinite(frame.y) & spec.period.members(frame.ts, frame.target_ts)
-    return ends[ok]
+    return np.flatnonzero(ok)
 
 
 def file_windows(path: str, spec: WindowSpec) -> Iterator[dict[str, np.ndarray]]:
@@ -119,12 +120,10 @@ def file_windows(path: str, spec: WindowSpec) -> Iterator[dict[str, np.ndarray]]
     ends = window_ends(frame, xs, spec)
     if spec.shuffle_seed is not None:
         ends = np.random.default_rng([spec.shuffle_seed, len(frame.ts), len(ends)]).permutation(ends)
-    L, F = spec.seq_len, len(spec.names)
-    view = np.lib.stride_tricks.sliding_window_view(xs, (L, F))[:, 0] if len(xs) >= L else None
     for i in range(0, len(ends), spec.block_windows):
         block = ends[i : i + spec.block_windows]
         yield {
-            "x": view[block - L + 1],
+            "x": gather(xs, block, spec.seq_len),
             "y": frame.y[block].astype(np.float32),
             "symbol": frame.symbol[block].astype(object),
             "ts": frame.ts[block].astype(np.int64).astype("datetime64[s]"),

@@ -37,6 +37,15 @@ def latest_session_on_or_before(day: dt.date) -> dt.date:
     return cal.date_to_session(day.isoformat(), direction="previous").date()
 
 
+def next_session_after(day: dt.date) -> dt.date:
+    """The first KRX session after ``day``; past the calendar's end, the next weekday stands in."""
+    cal = _calendar()
+    nxt = day + dt.timedelta(days=1)
+    if nxt > cal.last_session.date():
+        return np.busday_offset(np.datetime64(nxt, "D"), 0, roll="forward").astype(dt.date)
+    return cal.date_to_session(nxt.isoformat(), direction="next").date()
+
+
 def sessions(start: dt.date, end: dt.date) -> tuple[list[dt.date], np.ndarray, np.ndarray]:
     """Sessions in [start, end] with open and close as minutes after midnight KST."""
     cal = _calendar()

@@ -2,7 +2,8 @@
 
 ``predictions.parquet`` gets one column per forecaster the evaluation compares: the model
 (``prediction``), ``pred_zero``, ``pred_ridge`` (fit on the training windows' last step) and, on
-simulator data, ``pred_oracle`` (the simulator's E[r_{t+h} | information up to t]).
+simulator data, ``pred_oracle`` (the simulator's E[r_{t+h} | information up to t]). The run's
+model bundle ``model/`` (:func:`app.predict.bundle.save_run_bundle`) is what ``stage=predict`` loads.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from app.predict.bundle import save_run_bundle
 from app.train.baselines import fit_ridge, last_step
 from app.train.config import TrainConfig
 from app.train.fit import FitData, FitResult, fit
@@ -96,6 +98,7 @@ def run(cfg: DictConfig, run_dir: Path) -> FitResult:
     preds = pd.read_parquet(result.predictions_path)
     preds = add_oracle(add_baselines(preds, data, train_cfg.ridge_alpha), cfg, run_dir)
     preds.to_parquet(result.predictions_path, index=False)
+    save_run_bundle(cfg, run_dir, result.best_checkpoint, data)
     metrics = json.loads(result.metrics_path.read_text())
     metrics["test"] = test_metrics(preds)
     result.metrics_path.write_text(json.dumps(metrics, indent=1, default=float))

@@ -3,7 +3,8 @@
 Writes what the evaluate and report stages read from a training run: ``checkpoints/best``,
 ``predictions.parquet`` (val and test rows, the model beside ``pred_zero``, ``pred_ridge`` and,
 on simulator data, ``pred_oracle``), ``metrics.json`` (the best trial's history, its best
-epoch, validation baselines and test metrics), ``scaler.json`` and ``split.json``.
+epoch, validation baselines and test metrics), ``scaler.json``, ``split.json`` and the model
+bundle ``model/`` (:func:`app.predict.bundle.save_run_bundle`, the same writer as the train stage's).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from app.models.factory import load_model, read_meta
+from app.predict.bundle import save_run_bundle
 from app.train.baselines import run_baselines
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
@@ -56,6 +58,7 @@ def evaluate_best(cfg: DictConfig, run_dir: Path, base: Any, best: Best, tune_in
     preds = _predictions(checkpoint, data, train_cfg.eval_batch_size)
     preds = add_oracle(add_baselines(preds, data, train_cfg.ridge_alpha), cfg, run_dir)
     preds.to_parquet(run_dir / PREDICTIONS_FILE, index=False)
+    save_run_bundle(cfg, run_dir, checkpoint, data)
     history = best.trial.history or meta.get("history") or []
     n_parameters = sum(p.numel() for p in load_model(checkpoint)[0].parameters())
     summary = {

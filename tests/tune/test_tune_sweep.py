@@ -97,6 +97,8 @@ def test_best_checkpoint_is_re_evaluated_on_the_test_split(sweep):
     assert metrics["best"]["val_loss"] == pytest.approx(best["best_val_loss"])
     assert metrics["best_epoch"] == best["best_epoch"]
     assert set(metrics["test"]) >= {"model", "zero", "ridge", "oracle"}
+    bundle = json.loads((run_dir / "model" / "bundle.json").read_text())  # the same writer as the train stage's
+    assert bundle["seq_len"] == best["seq_len"] and bundle["model"]["hidden_size"] == best["hidden"]
     # The re-evaluation scores the same checkpoint: its validation loss is the trial's best one.
     val = preds[preds["split"] == "val"]
     mse = float(np.mean((val["prediction"].astype(float) - val["label"].astype(float)) ** 2))
