@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from app import config as schema
+from app import console
 from app.errors import AppError, ConfigError
 from app.stages import run_stages
 
@@ -79,6 +80,7 @@ def mask_secrets() -> None:
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
 def hydra_main(cfg: DictConfig) -> None:
     mask_secrets()
+    console.install(debug=bool(cfg.debug))
     run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
     try:
         run_stages(cfg, run_dir)
