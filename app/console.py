@@ -21,6 +21,7 @@ _ROUTER = "app_worker_output"  # our handler's name in Ray's worker-output dispa
 _WORKER_HANDLER = "_app_worker_handler"
 WORKER_SETUP_HOOK = "app.console.setup_worker_logging"  # Ray runs it in every worker process
 _state = {"debug": True}  # until install(): behave as before
+RUN_LOG_ONLY = {"run_log_only": True}  # ``extra=`` of a record the console shows otherwise (an error's one line)
 
 #: A worker line at WARNING or above: Python logging's level name, glog's W/E/F, a warnings.warn line.
 _WARNING = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|^\[[\d\- :,]+ [WEF] \d+ \d+\]|\b\w+Warning: ")
@@ -40,7 +41,7 @@ class ConsoleFilter(logging.Filter):
     """Console lines and warnings pass; the INFO chatter of every other logger stays in run.log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if any(n in record.getMessage() for n in _RAY_NOTICES):
+        if getattr(record, "run_log_only", False) or any(n in record.getMessage() for n in _RAY_NOTICES):
             return False
         return record.levelno >= logging.WARNING or record.name == CONSOLE
 

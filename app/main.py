@@ -85,7 +85,7 @@ def hydra_main(cfg: DictConfig) -> None:
     try:
         run_stages(cfg, run_dir)
     except AppError as exc:
-        log.error("%s", exc.one_line())
+        log.error("%s", exc.one_line(), extra=console.RUN_LOG_ONLY)  # the console gets it from fail()
         if cfg.debug:
             raise
         fail(exc, code=1)

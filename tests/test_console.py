@@ -32,8 +32,10 @@ def test_the_console_shows_its_own_lines_and_warnings_and_run_log_keeps_everythi
     console.say("run folder: %s", "/abs/run")
     logging.getLogger("app.data.windows").info("windows: 123 features, seq_len 20")
     logging.getLogger("app.kis.ratelimit").warning("Redis unreachable: pacing is per process")
+    logging.getLogger("app").error("no symbol could be collected", extra=console.RUN_LOG_ONLY)  # shown by fail()
     assert screen.getvalue().splitlines() == ["run folder: /abs/run", "warning: Redis unreachable: pacing is per process"]
     assert "windows: 123 features" in run_log() and "run folder: /abs/run" in run_log()
+    assert "no symbol could be collected" in run_log()
 
 
 def test_worker_output_is_routed_marked_lines_to_the_console_the_rest_to_run_log(streams):
