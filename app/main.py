@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from app import config as schema
 from app import storage
+from app import console
 from app.errors import AppError, ConfigError
 from app.predict.inputs import folder_overrides
 from app.stages import run_stages
@@ -84,21 +85,30 @@ def mask_secrets() -> None:
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
 def hydra_main(cfg: DictConfig) -> None:
     mask_secrets()
+    console.install(debug=bool(cfg.debug))
     root = storage.resolve_paths(cfg)  # every path absolute now: no stage resolves against the current directory
     storage.leave_job_copy(root)
     run_dir = Path(HydraConfig.get().runtime.output_dir).absolute()
     where = storage.location(run_dir, cfg)
-    log.info("run folder: %s", where)  # first and last line, so `ray job logs` says where to look
+    console.say("run folder: %s", where)  # first and last line, so `ray job logs` says where to look
     try:
         run_stages(cfg, run_dir)
     except AppError as exc:
-        log.error("%s", exc.one_line())
+        log.error("%s", exc.one_line(), extra=console.RUN_LOG_ONLY)  # the console gets it from fail()
+        _close(run_dir, cfg, where)
         if cfg.debug:
             raise
-        fail(exc, code=exc.exit_code)
-    finally:
-        storage.publish(run_dir, cfg)
-        log.info("run folder: %s", where)
+        fail(exc, code=exc.exit_code)  # the error stays the run's last line
+    except BaseException:
+        _close(run_dir, cfg, where)
+        raise
+    _close(run_dir, cfg, where)
+
+
+def _close(run_dir: Path, cfg: DictConfig, where: str) -> None:
+    """Copy the run folder to a URI storage root, and say once more where it is."""
+    storage.publish(run_dir, cfg)
+    console.say("run folder: %s", where)
 
 
 def main() -> None:

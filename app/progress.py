@@ -29,8 +29,9 @@ class ProgressLine:
             log.info("%s", text)
 
     def close(self) -> None:
-        """End the live line on a terminal; in logs the stage's summary line follows instead."""
+        """Erase the live line on a terminal: the stage's own line takes its place (in run.log the
+        last state is logged once more)."""
+        log.info("%s", self.render())
         if self.tty:
-            self.update(force=True)
-            sys.stderr.write("\n")
+            sys.stderr.write("\r\033[K")
             sys.stderr.flush()

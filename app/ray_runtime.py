@@ -15,7 +15,11 @@ def init_ray(ray_cfg: DictConfig) -> None:
 
     if ray.is_initialized():
         return
+    from app import console
+
     kwargs: dict = {"include_dashboard": bool(ray_cfg.include_dashboard), "log_to_driver": True}
+    if console.routing():
+        kwargs["runtime_env"] = {"worker_process_setup_hook": console.WORKER_SETUP_HOOK}
     address = ray_cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
         kwargs["address"] = address  # a cluster owns its resources: sizing flags would be refused
@@ -23,7 +27,9 @@ def init_ray(ray_cfg: DictConfig) -> None:
         if ray_cfg.num_cpus:
             kwargs["num_cpus"] = int(ray_cfg.num_cpus)
         kwargs["object_store_memory"] = int(ray_cfg.object_store_memory_mb) * 1024**2
+    console.quiet_ray()
     ctx = ray.init(**kwargs)
+    console.route_worker_output()
     url = getattr(ctx, "dashboard_url", None)
     log.info("Ray %s: %s", "joined" if address else "started", f"dashboard http://{url}" if url else "no dashboard")
     if address:

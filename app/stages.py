@@ -9,7 +9,9 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from app import console
 from app.config import stages_of, symbols_of
+from app.console_text import result_lines, stage_line
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +79,11 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     for stage in stages_of(cfg):
         if stage in PREFLIGHTS:
             _call(PREFLIGHTS[stage], cfg, run_dir)
+        if stage not in RUNNERS:  # said up front, so the run's result stays the console's last lines
+            log.warning("stage %s is not built yet; skipping it", stage)
     for stage in stages_of(cfg):
         target = RUNNERS.get(stage)
         if target is None:
-            log.warning("stage %s is not built yet; skipping it", stage)
             continue
         started = time.perf_counter()
         result = _call(target, cfg, run_dir)
@@ -89,7 +92,10 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
             _carry_symbols(cfg, result)
         if stage not in ("report", "compare"):
             record_stage(run_dir, stage, timings[stage], **_counts(stage, result))
-        log.info("stage %s done in %.1f s", stage, timings[stage])
+        console.say("%s", stage_line(stage, timings[stage], _counts(stage, result)))
+        if stage == "report" and isinstance(result, dict):
+            for line in result_lines(result, str(Path(result["run"]["dir"]) / "summary.md")):
+                console.say("%s", line)
         if stage == "collect" and (incomplete := incomplete_error(result)) is not None:
             if not cfg.collect.allow_partial or result["totals"]["symbols_ok"] == 0:
                 raise incomplete

@@ -1,4 +1,9 @@
-"""Session-wide fixtures: one Ray instance per test session, free ports, private Redis servers."""
+"""Session-wide fixtures: one Ray instance per test session, free ports, private Redis servers.
+
+The suite's shared Redis is ``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``, where the
+pipeline looks by default). When nothing answers there, the session starts a private
+``redis-server`` on that port for its own run and stops it at the end.
+"""
 from __future__ import annotations
 
 import os
@@ -8,10 +13,49 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+_session_redis: list["PrivateRedis"] = []  # the server this session started, if any
+
+
+def shared_redis_url() -> str:
+    """The Redis every test may use with a unique key prefix (see ``redis_prefix``)."""
+    return os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS)
+
+
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """No Redis at the shared address: start a private one there for this run."""
+    url = shared_redis_url()
+    if redis_answers(url):
+        return
+    if shutil.which("redis-server") is None:
+        raise pytest.UsageError(f"nothing answers at {url} and redis-server is not installed: "
+                                "install redis-server or set TEST_REDIS_URL to a running Redis")
+    parts = urlsplit(url)
+    try:
+        server = PrivateRedis(port=parts.port or 6379).start()
+    except RuntimeError:
+        raise pytest.UsageError(f"nothing answers at {url} and its port is taken: free it or set TEST_REDIS_URL")
+    _session_redis.append(server)
+    os.environ["TEST_REDIS_URL"] = url  # subprocesses of the suite find it too
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    while _session_redis:
+        _session_redis.pop().stop()
 
 
 def free_port() -> int:
@@ -39,8 +83,8 @@ def ray_session():
 class PrivateRedis:
     """A redis-server of our own on a free port, for tests that stop or break Redis."""
 
-    def __init__(self, password: str | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, password: str | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.password = password
         self.proc: subprocess.Popen | None = None
 
@@ -65,7 +109,10 @@ class PrivateRedis:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return self
             except OSError:
+                if self.proc.poll() is not None:
+                    break  # exited: the port is taken
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError("private redis-server did not start")
 
     def stop(self) -> None:
@@ -88,7 +135,7 @@ def redis_prefix():
 
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     yield prefix
-    client = redis.Redis.from_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    client = redis.Redis.from_url(shared_redis_url())
     try:
         keys = list(client.scan_iter(f"{prefix}*"))
         if keys:
@@ -104,6 +151,8 @@ def compose_config(*overrides: str):
     from app import config as schema
 
     schema.register()
+    if not any(o.startswith("redis.url=") for o in overrides):  # the suite's Redis, wherever it is
+        overrides = (f"redis.url={shared_redis_url()}", *overrides)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose(config_name="config", overrides=list(overrides))
     schema.validate(cfg)

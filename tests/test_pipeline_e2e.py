@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ROOT
 
+STAGES = ["collect", "features", "train", "evaluate", "report"]
 RUN_FILES = [
     ".hydra/config.yaml", "run.log", "data_manifest.json", "scaler.json", "split.json", "checkpoints/best/model.pt",
     "model/model.pt", "model/bundle.json",
@@ -32,6 +33,18 @@ def test_main_command_with_a_strong_signal_produces_the_run_folder_and_learns_th
     assert proc.returncode == 0, proc.stderr[-4000:]
     missing = [f for f in RUN_FILES if not (run / f).exists()]
     assert missing == []
+    # The console a person reads: the run folder first, a line per stage and epoch, the result last;
+    # Ray's per-dataset and per-report output stays in run.log.
+    out = proc.stdout.splitlines()
+    assert len(out) + len(proc.stderr.splitlines()) <= 60, proc.stdout + proc.stderr
+    assert out[0] == f"run folder: {run.resolve()}"
+    assert out[-1] == f"summary: {run.resolve() / 'summary.md'}"
+    assert out[-3].startswith("test IC: model ") and out[-2].startswith("top-5 book (after costs): Sharpe ")
+    assert [line.split()[0] for line in out if line.split()[0] in ("collect", "features", "train", "evaluate",
+                                                                      "report")] == STAGES  # fmt: skip
+    epochs = json.loads((run / "metrics.json").read_text())["history"]
+    assert len([line for line in out if line.startswith("epoch ")]) == len(epochs) > 0
+    assert "Execution plan" not in proc.stderr and "Checkpoint successfully created" not in proc.stdout + proc.stderr
     preds = pd.read_parquet(run / "predictions.parquet")
     assert {"symbol", "ts", "prediction", "label", "split", "pred_zero", "pred_ridge", "pred_oracle"} <= set(preds)
     assert set(preds["split"]) == {"val", "test"}

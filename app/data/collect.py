@@ -115,10 +115,12 @@ class CollectorActor:
 
     async def _run(self, symbols: list[str]) -> tuple[list[SymbolOutcome], dict[str, int]]:
         before = self.client.stats()
-        outcomes = await self.client.map_symbols(lambda s: collect_symbol(self.client, self.store, s, self.spec), symbols)
-        if self.hot:
+        latest = self.hot.get_latest_many(self.spec.freq, symbols) if self.hot else {}
+        outcomes = await self.client.map_symbols(
+            lambda s: collect_symbol(self.client, self.store, s, self.spec, latest.get(s)), symbols)
+        if self.hot:  # only bars fetched now: a skipped bar keeps the time it was really fetched
             for o in outcomes:
-                if o.status != "failed":
+                if o.status != "failed" and o.fetched:
                     self.hot.put_latest(self.spec.freq, o.symbol, self.store.read(self.spec.freq, o.symbol))
         after = self.client.stats()
         return outcomes, {f"api_{k}": after[k] - before.get(k, 0) for k in after}

@@ -13,9 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.contracts import KST
+from app.data.hot_cache import is_final
 from app.data.plan import FetchRange, missing_ranges
 from app.data.store import BarStore, conform
 from app.errors import AppError
+from app.krx.calendar import latest_session_on_or_before
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +71,15 @@ async def _fetch(client, symbol: str, spec: CollectSpec, ranges: list[FetchRange
     return conform(pa.concat_tables(tables)) if tables else None
 
 
-async def collect_symbol(client, store: BarStore, symbol: str, spec: CollectSpec) -> SymbolOutcome:
-    """Fetch the missing ranges of ``symbol`` and merge them; errors become a failed outcome."""
+async def collect_symbol(
+    client, store: BarStore, symbol: str, spec: CollectSpec, latest: dict | None = None
+) -> SymbolOutcome:
+    """Fetch the missing ranges of ``symbol`` and merge them; errors become a failed outcome.
+
+    ``latest`` is the hot cache's newest bar of the symbol, if any: see :func:`without_final_overlap`."""
     started = time.perf_counter()
     try:
-        out = await _collect(client, store, symbol, spec)
+        out = await _collect(client, store, symbol, spec, latest)
     except AppError as exc:
         out = SymbolOutcome(symbol, "failed", error=exc.one_line(), transient=exc.transient)
     out.seconds = time.perf_counter() - started
@@ -84,14 +90,29 @@ def _end_of(spec: CollectSpec) -> dt.date:
     return spec.end or dt.datetime.now(KST).date()
 
 
-async def _collect(client, store: BarStore, symbol: str, spec: CollectSpec) -> SymbolOutcome:
+def without_final_overlap(ranges: list[FetchRange], stored: pa.Table | None, latest: dict | None,
+                          spec: CollectSpec) -> list[FetchRange]:
+    """``ranges`` less the re-fetch of the last stored bar, when the hot cache shows that bar final
+    (fetched after its session's trading ended), equal to the stored one, and no newer session in range."""
+    if not ranges or ranges[-1].overlap is None or stored is None or not is_final(latest, spec.freq):
+        return ranges
+    last, overlap = stored.slice(stored.num_rows - 1).to_pylist()[0], ranges[-1].overlap
+    same = dt.datetime.fromisoformat(latest["ts"]) == overlap == last["ts"] and all(
+        latest.get(k) == last[k] for k in ("close", "volume", "value", "adjusted"))
+    if not same or latest_session_on_or_before(ranges[-1].end) != overlap.date():
+        return ranges
+    return ranges[:-1]
+
+
+async def _collect(client, store: BarStore, symbol: str, spec: CollectSpec, latest: dict | None) -> SymbolOutcome:
     stored_range = store.ts_range(spec.freq, symbol)
     start = spec.start if spec.freq != "1m" else _end_of(spec)
     ranges = missing_ranges(stored_range, start, _end_of(spec))
     if spec.freq == "1m":
         ranges = ranges[-1:]  # one session at a time: the server's current one
-    fetched = await _fetch(client, symbol, spec, ranges)
     stored = store.read(spec.freq, symbol) if stored_range else None
+    ranges = without_final_overlap(ranges, stored, latest, spec)
+    fetched = await _fetch(client, symbol, spec, ranges)
     overlap = next((r.overlap for r in ranges if r.overlap is not None), None)
     if stored is not None and overlap is not None and spec.freq != "1m" and _changed_overlap(stored, fetched, overlap):
         log.info("%s: stored bars were re-adjusted since the last run; fetching the whole range again", symbol)

@@ -30,16 +30,18 @@ class AmpPolicy:
         return torch.amp.GradScaler(self.device_type, enabled=self.use_scaler)
 
 
-def cpu_bf16_supported() -> bool:
-    """Whether this CPU has oneDNN's bf16 kernels (AVX-512 BF16 or AMX); checked on the training node."""
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bf16 on this CPU (AVX-512 or newer): on AVX2-only CPUs its LSTM kernels
+    refuse bf16 ("could not create a primitive descriptor") and the rest falls back to slow paths."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
         return False
 
 
 def resolve_amp(mode: str, device: torch.device) -> AmpPolicy:
-    """``auto``: bf16 on a CPU with bf16 kernels, else full precision; on CUDA bf16 where supported, else fp16 with a GradScaler."""
+    """``auto``: bf16 on a CPU with bf16 support, else full precision; on CUDA bf16 where supported,
+    else fp16 with a GradScaler."""
     kind = device.type
     if mode == "off":
         return AmpPolicy(kind, None, False)
@@ -52,8 +54,8 @@ def resolve_amp(mode: str, device: torch.device) -> AmpPolicy:
         return AmpPolicy(kind, torch.float16, True)
     if mode == "fp16":
         raise ConfigError("train.amp=fp16 needs a CUDA device", "use train.amp=bf16 (or auto/off) on CPU")
-    if mode == "bf16" or (mode == "auto" and cpu_bf16_supported()):
+    if mode == "bf16" or (mode == "auto" and cpu_has_bf16()):
         return AmpPolicy(kind, torch.bfloat16, False)
-    if mode == "auto":  # a CPU without bf16 kernels (AVX2 only): oneDNN's bf16 LSTM cannot even start
+    if mode == "auto":
         return AmpPolicy(kind, None, False)
     raise ConfigError(f"train.amp={mode!r} is unknown", "use auto, bf16, fp16 or off")

@@ -124,17 +124,16 @@ class TimedIterator:
             self.seconds += time.perf_counter() - started
 
 
-def with_last(items: Iterable[Any]) -> Iterator[tuple[Any, bool]]:
-    """Each item with a flag telling whether it is the last (one item of look-ahead)."""
-    it = iter(items)
-    try:
-        prev = next(it)
-    except StopIteration:
-        return
-    for item in it:
-        yield prev, False
-        prev = item
-    yield prev, True
+def accumulation_groups(batches: Iterable[Batch], size: int) -> Iterator[list[Batch]]:
+    """Consecutive groups of ``size`` micro-batches, one optimizer step each; the last may be shorter."""
+    group: list[Batch] = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def train_epoch(
@@ -146,29 +145,34 @@ def train_epoch(
     grad_accum_steps: int = 1,
     device: torch.device | None = None,
 ) -> EpochStats:
-    """One pass over ``batches``; gradients sync (DDP) only on the micro-step that updates weights."""
+    """One pass over ``batches``; each group of ``grad_accum_steps`` micro-batches is one step.
+
+    A micro-batch's loss is weighted by its share of the group's samples, so a group's gradient is
+    the one of a single batch holding all its samples, a short last group or micro-batch included.
+    Gradients sync (DDP) only on the group's last micro-batch, the one that updates the weights.
+    """
     model.train()
     started, cpu_started = time.perf_counter(), time.process_time()
     loss_sum: torch.Tensor | float = 0.0  # stays on the loss's device: no host sync per step
-    samples = micro = steps = 0
+    samples = steps = 0
     timed = TimedIterator(batches)
-    for batch, last in with_last(timed):
-        x, y = batch["x"], batch["y"]
-        if device is not None:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        micro += 1
-        update = last or micro % grad_accum_steps == 0
-        sync = contextlib.nullcontext() if update or not hasattr(model, "no_sync") else model.no_sync()
-        with sync:
-            with amp.autocast():
-                pred = model(x)
-            loss = loss_fn(pred.float(), y.float())
-            opt.scaler.scale(loss / grad_accum_steps).backward()
-        if update:
-            opt.step(model)
-            steps += 1
-        loss_sum = loss_sum + loss.detach().double() * len(y)
-        samples += len(y)
+    for group in accumulation_groups(timed, grad_accum_steps):
+        group_samples = sum(len(b["y"]) for b in group)
+        for i, batch in enumerate(group):
+            x, y = batch["x"], batch["y"]
+            if device is not None:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            last = i == len(group) - 1
+            sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+            with sync:
+                with amp.autocast():
+                    pred = model(x)
+                loss = loss_fn(pred.float(), y.float())
+                opt.scaler.scale(loss * (len(y) / group_samples)).backward()
+            loss_sum = loss_sum + loss.detach().double() * len(y)
+            samples += len(y)
+        opt.step(model)
+        steps += 1
     mean = float(loss_sum) / samples if samples else float("nan")
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return EpochStats(mean, samples, steps, wall, cpu, timed.seconds)

@@ -10,6 +10,9 @@ from typing import Any
 
 from ray.train import UserCallback
 
+from app import console_text
+from app.console import worker_line
+
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's file format
@@ -35,7 +38,7 @@ def short_reason(exc: BaseException, limit: int = 160) -> str:
 
 
 class EpochLogCallback(UserCallback):
-    """Runs in the Ray Train controller: one line per reported epoch in ``run.log`` and on stdout."""
+    """Runs in the Ray Train controller: one line per reported epoch in ``run.log`` and on the console."""
 
     def __init__(self, log_path: Path, epochs: int) -> None:
         self.log_path = str(log_path)
@@ -48,9 +51,9 @@ class EpochLogCallback(UserCallback):
 
     def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
         if metrics:
-            line = epoch_line(metrics[0], self.epochs)
-            self._write("INFO", line)
-            print(line, flush=True)  # reaches the driver's console through Ray's log forwarding
+            self._write("INFO", epoch_line(metrics[0], self.epochs))
+            # the short form for the person watching: Ray forwards it to the driver's console
+            worker_line(console_text.epoch_line(metrics[0], self.epochs))
 
     def after_exception(self, run_context: Any, worker_exceptions: dict[int, Exception]) -> None:
         for rank, exc in sorted(worker_exceptions.items()):

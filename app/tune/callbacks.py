@@ -9,6 +9,8 @@ from typing import Any
 
 from ray.tune import Callback, Stopper
 
+from app import console
+
 log = logging.getLogger(__name__)
 
 
@@ -71,8 +73,8 @@ class TrialLogCallback(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, "end")
         last = trial.last_result or {}
-        log.info("trial %s ended after %s epoch(s): best %s=%s", trial.trial_id, last.get("epoch"),
-                 self.metric, last.get(f"best_{self.metric}"))  # fmt: skip
+        console.say("trial %s ended after %s epoch(s): best %s %s", trial.trial_id, last.get("epoch"),
+                    self.metric, last.get(f"best_{self.metric}"))  # fmt: skip
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, "end")

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import ray
 from ray import tune
 
+from app import console
 from app.errors import ConfigError
 from app.train.config import TrainConfig
 from app.tune.callbacks import EpochBudget, TrialLogCallback
@@ -93,11 +94,13 @@ def searcher(tcfg: TuneConfig) -> Any:
 
 
 def scheduler(tcfg: TuneConfig, max_t: int) -> Any:
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
+
+    from app.tune.asha import ResumableASHA
 
     if tcfg.scheduler == "fifo":
         return FIFOScheduler()
-    return ASHAScheduler(time_attr="epoch", metric=tcfg.metric, mode=tcfg.metric_mode, max_t=max_t,
+    return ResumableASHA(time_attr="epoch", metric=tcfg.metric, mode=tcfg.metric_mode, max_t=max_t,
                          grace_period=tcfg.grace_period, reduction_factor=tcfg.reduction_factor)  # fmt: skip
 
 
@@ -128,7 +131,7 @@ def _run_config(tcfg: TuneConfig, exp: Path, callbacks: list) -> tune.RunConfig:
         ),
         failure_config=tune.FailureConfig(max_failures=tcfg.max_failures),
         callbacks=callbacks,
-        verbose=1,
+        verbose=0 if console.routing() else 1,  # no status tables: the console has a line per finished trial
     )
 
 

@@ -13,7 +13,7 @@ from app.data.store import BarStore
 from app.errors import DataError
 from app.sim.config import MarketConfig
 from app.sim.market import Market
-from tests.conftest import compose_config
+from tests.conftest import compose_config, shared_redis_url
 
 SEED, N, TODAY = 11, 12, "2024-06-28"
 
@@ -122,9 +122,9 @@ def test_runs_without_redis_with_a_warning_and_fills_the_hot_cache_with_it(tmp_p
     assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
     # With Redis, the newest bar lands in the hot cache for other processes to read.
     live = compose_config(*base, f"data.symbols=[{sym}]", "collect.workers=0", "data.start=2024-05-02",
-                          "redis.url=redis://127.0.0.1:6379/0", f"redis.key_prefix={redis_prefix}")
+                          f"redis.url={shared_redis_url()}", f"redis.key_prefix={redis_prefix}")
     run(live, tmp_path / "run2")
-    latest = HotCache("redis://127.0.0.1:6379/0", redis_prefix, 60).get_latest("D", sym)
+    latest = HotCache(shared_redis_url(), redis_prefix, 60).get_latest("D", sym)
     stored = BarStore(tmp_path / "store").read("D", sym)
     last = stored.slice(stored.num_rows - 1).to_pylist()[0]
     assert latest["ts"] == last["ts"].isoformat() and latest["close"] == last["close"]
@@ -137,3 +137,42 @@ def test_universe_all_comes_from_the_master_files_with_a_limit(tmp_path: Path):
     listed = sorted(market().symbols)
     assert sorted(manifest["symbols"]) == listed[:3]
     assert BarStore(tmp_path / "store").symbols("D") == listed[:3]
+
+
+def test_a_final_latest_bar_in_the_hot_cache_saves_the_refetch_of_the_last_stored_bar(tmp_path: Path, redis_prefix):
+    syms = market().symbols[:3]
+    base = [o for o in overrides(tmp_path / "store") if not o.startswith("redis.url")]
+    args = [*base, f"data.symbols=[{','.join(syms)}]", "collect.workers=0", "data.start=2024-05-02", f"data.end={TODAY}"]
+    cached = compose_config(*args, f"redis.url={shared_redis_url()}", f"redis.key_prefix={redis_prefix}")
+    first = run(cached, tmp_path / "run1")["totals"]
+    assert first["requests"] >= 3 and first["rows_added"] > 0
+    # The same range again: every last bar is in the cache, fetched long after its session (final).
+    again = run(cached, tmp_path / "run2")["totals"]
+    assert (again["requests"], again["symbols_unchanged"], again["bars_fetched"]) == (0, 3, 0)
+    # Without the cache the last bar of each symbol is fetched again, as it might be provisional.
+    uncached = run(compose_config(*args, "redis.url=null"), tmp_path / "run3")["totals"]
+    assert uncached["requests"] == 3 and uncached["symbols_unchanged"] == 3
+    assert_store_equals(tmp_path / "store", truth(syms, "2024-05-02", TODAY))
+
+
+def test_only_a_final_cached_bar_equal_to_the_stored_one_skips_the_refetch():
+    from app.data.collect_symbol import CollectSpec, without_final_overlap
+    from app.data.hot_cache import is_final
+    from app.data.plan import missing_ranges
+
+    bars = truth(market().symbols[:1], "2024-06-03", TODAY)[market().symbols[0]]
+    last = bars.slice(bars.num_rows - 1).to_pylist()[0]
+    spec = CollectSpec("D", dt.date(2024, 6, 3), dt.date(2024, 6, 28), True, "sim", "/unused")
+    ranges = missing_ranges((bars["ts"][0].as_py(), last["ts"]), spec.start, spec.end)
+
+    def entry(fetched: str, **change) -> dict:
+        return {**last, "ts": last["ts"].isoformat(), "fetched_at": f"{fetched}+09:00", **change}
+
+    assert not is_final(entry("2024-06-28T17:59:00"), "D") and is_final(entry("2024-06-28T18:00:00"), "D")
+    assert not is_final(entry("2024-07-01T09:00:00"), "W")  # a period bar: left alone
+    assert without_final_overlap(ranges, bars, entry("2024-06-29T09:00:00"), spec) == []
+    for stale in (entry("2024-06-28T11:00:00"), entry("2024-06-29T09:00:00", close=last["close"] + 1), None):
+        assert without_final_overlap(ranges, bars, stale, spec) == ranges  # provisional, different, missing
+    later = CollectSpec("D", spec.start, dt.date(2024, 7, 2), True, "sim", "/unused")  # newer sessions to fetch
+    assert without_final_overlap(missing_ranges((bars["ts"][0].as_py(), last["ts"]), spec.start, later.end), bars,
+                                 entry("2024-06-29T09:00:00"), later) != []

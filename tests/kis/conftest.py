@@ -9,10 +9,11 @@ import pytest
 
 from app.kis.credentials import Credentials
 from app.kis.settings import KisSettings
+from tests.conftest import shared_redis_url
 
 #: One small market for every kis test: a fixed "today" keeps the ground truth stable.
 MARKET = dict(seed=11, n_symbols=8, start="2016-01-04", today="2024-06-14")
-SHARED_REDIS = "redis://127.0.0.1:6379/0"
+SHARED_REDIS = shared_redis_url()  # read after the session made sure one answers
 
 
 def sim_config(**kw):

@@ -9,8 +9,9 @@ import time
 from app.kis.redis_conn import connect
 from app.kis.redis_limiter import RedisLimiter
 from kis_testutil import max_in_window
+from tests.conftest import shared_redis_url
 
-SHARED_REDIS = "redis://127.0.0.1:6379/0"
+SHARED_REDIS = shared_redis_url()  # read after the session made sure one answers
 
 
 async def _drive(limiter: RedisLimiter, n: int, stamps: list[float], concurrency: int = 8) -> None:

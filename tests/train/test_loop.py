@@ -11,7 +11,7 @@ from torch import nn
 
 from app.errors import ConfigError, DataError
 from app.models.factory import build_model, load_model
-from app.train.amp import cpu_bf16_supported, resolve_amp
+from app.train.amp import cpu_has_bf16, resolve_amp
 from app.train.batches import array_batches
 from app.train.checkpoint import capture_rng, read_checkpoint, restore_rng, write_checkpoint
 from app.train.config import TrainConfig
@@ -23,24 +23,13 @@ from app.train.loop import (
     seed_everything,
     steps_per_epoch,
     train_epoch,
-    with_last,
+    accumulation_groups,
 )
 from app.train.predict import predict
-from train_testutil import N_FEATURES, windows
+from train_testutil import N_FEATURES, LastStepLinear, ddp_accumulation_worker, train_steps, windows
 
 CPU = torch.device("cpu")
 LSTM = {"_target_": "app.models.lstm.LSTMModel", "hidden_size": 16, "num_layers": 1}
-
-
-class LastStepLinear(nn.Module):
-    """Deterministic (no dropout) and linear, so accumulated gradients can be compared exactly."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = nn.Linear(N_FEATURES, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(x[:, -1]).squeeze(-1)
 
 
 def run_epochs(cfg: TrainConfig, epochs: int, data: dict, amp_mode: str = "off") -> tuple[nn.Module, list[float], Optimization]:
@@ -68,13 +57,13 @@ def test_training_epochs_lower_the_loss(data):
 def test_auto_amp_is_full_precision_on_a_cpu_without_bf16_kernels(monkeypatch):
     import app.train.amp as amp
 
-    monkeypatch.setattr(amp, "cpu_bf16_supported", lambda: False)
+    monkeypatch.setattr(amp, "cpu_has_bf16", lambda: False)
     assert resolve_amp("auto", CPU).dtype is None
-    monkeypatch.setattr(amp, "cpu_bf16_supported", lambda: True)
+    monkeypatch.setattr(amp, "cpu_has_bf16", lambda: True)
     assert resolve_amp("auto", CPU).dtype == torch.bfloat16
 
 
-@pytest.mark.skipif(not cpu_bf16_supported(), reason="this CPU has no bf16 kernels (oneDNN's bf16 LSTM fails)")
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 kernels (oneDNN's bf16 LSTM fails)")
 def test_bf16_autocast_on_cpu_trains_and_predicts_in_float32(data):
     cfg = TrainConfig(lr=1e-2, batch_size=64, amp="auto")
     assert resolve_amp("auto", CPU).dtype == torch.bfloat16
@@ -86,6 +75,7 @@ def test_bf16_autocast_on_cpu_trains_and_predicts_in_float32(data):
 
 
 def test_amp_policies():
+    assert resolve_amp("auto", CPU).dtype == (torch.bfloat16 if cpu_has_bf16() else None)
     assert resolve_amp("off", CPU).dtype is None
     assert resolve_amp("bf16", CPU).use_scaler is False
     assert not resolve_amp("auto", CPU).grad_scaler().is_enabled()
@@ -119,9 +109,42 @@ def test_a_partial_accumulation_group_at_epoch_end_still_steps(data):
     assert all(p.grad is None for p in model.parameters())  # nothing left half-accumulated
 
 
-def test_with_last_flags_only_the_final_item():
-    assert list(with_last("abc")) == [("a", False), ("b", False), ("c", True)]
-    assert list(with_last([])) == []
+@pytest.mark.parametrize("rows, micro, accum, full", [
+    (30, 10, 2, 20),  # groups of 10+10 and a last group of one micro-batch (10)
+    (25, 10, 3, 25),  # one group of 10+10+5: a short last micro-batch
+    (45, 10, 2, 20),  # 10+10, 10+10, and a last group of one short micro-batch (5)
+])  # fmt: skip
+def test_every_accumulation_group_equals_one_batch_of_its_samples(data, rows, micro, accum, full):
+    """The same weights as training on batches of the groups' samples, the short last group included."""
+    x, y = data["x"][:rows], data["y"][:rows]
+    accumulated = train_steps(array_batches(x, y, micro), accum)
+    whole = train_steps(array_batches(x, y, full), 1)
+    for key in whole:
+        torch.testing.assert_close(accumulated[key], whole[key])
+
+
+def test_accumulation_with_two_ddp_workers_equals_one_full_batch(data, tmp_path):
+    """2 gloo processes, each 2 micro-batches of 16 per step: the steps of one batch of all 64 rows."""
+    import torch.multiprocessing as mp
+
+    x, y = data["x"][:128], data["y"][:128]
+    shards = [(x[r::2], y[r::2]) for r in range(2)]  # each worker's own rows
+    mp.spawn(ddp_accumulation_worker, args=(2, shards, 16, 2, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    # one process, each step one batch of the 32 rows each worker used in that step
+    step_rows = [slice(k * 32, (k + 1) * 32) for k in range(2)]
+    batches = [{key: torch.from_numpy(np.concatenate([shard[i][rows] for shard in shards])) for i, key in enumerate("xy")}
+               for rows in step_rows]  # fmt: skip
+    whole = train_steps(batches, 1)
+    for key in whole:
+        torch.testing.assert_close(ranks[0][key], ranks[1][key])  # DDP kept the workers identical
+        torch.testing.assert_close(ranks[0][key], whole[key])
+
+
+def test_accumulation_groups_keep_order_and_the_short_rest():
+    assert list(accumulation_groups("abcde", 2)) == [["a", "b"], ["c", "d"], ["e"]]
+    assert list(accumulation_groups("ab", 1)) == [["a"], ["b"]]
+    assert list(accumulation_groups([], 3)) == []
 
 
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])

@@ -8,7 +8,9 @@ import time
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import torch
 import torch.distributed as dist
+from torch import nn
 
 from app.models.lstm import LSTMModel
 
@@ -17,6 +19,50 @@ N_FEATURES = 4
 WEIGHTS = np.array([0.8, -0.5, 0.3, 0.0], np.float32)
 #: Dotted path Ray workers import the crashing model by (the repo root is on their sys.path).
 FLAKY_TARGET = "tests.train.train_testutil.FlakyLSTM"
+
+
+class LastStepLinear(nn.Module):
+    """Deterministic (no dropout) and linear, so accumulated gradients can be compared exactly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(N_FEATURES, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x[:, -1]).squeeze(-1)
+
+
+def train_steps(batches, accum: int, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """The weights of a seeded :class:`LastStepLinear` after one epoch over ``batches``.
+
+    AdamW without clipping or a schedule: a gradient scaled wrongly changes every later step.
+    """
+    from app.train.amp import resolve_amp
+    from app.train.config import TrainConfig
+    from app.train.loop import Optimization, make_loss, train_epoch
+
+    torch.manual_seed(0)
+    net = LastStepLinear()
+    model = model(net) if model is not None else net
+    cfg = TrainConfig(lr=1e-2, grad_accum_steps=accum, scheduler="none", clip_grad_norm=None)
+    amp = resolve_amp("off", torch.device("cpu"))
+    opt = Optimization(model, cfg, amp, total_steps=100)
+    train_epoch(model, batches, opt, make_loss(cfg), amp, accum)
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def ddp_accumulation_worker(rank: int, world: int, shards: list, micro: int, accum: int, out: str) -> None:
+    """One DDP (gloo) process of the accumulation test: trains on its shard, saves its weights."""
+    from app.train.batches import array_batches
+
+    dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank, world_size=world)
+    try:
+        torch.set_num_threads(1)
+        x, y = shards[rank]
+        weights = train_steps(array_batches(x, y, micro), accum, model=nn.parallel.DistributedDataParallel)
+        torch.save(weights, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
 
 
 def windows(

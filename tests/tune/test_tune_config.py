@@ -205,3 +205,36 @@ def test_a_resume_with_nothing_to_resume_fails_before_collection(tmp_path):
     with pytest.raises(ConfigError, match="holds no sweep"):
         run_stages(cfg, tmp_path / "run")
     assert not (tmp_path / "store").exists() and not (tmp_path / "run" / "data_manifest.json").exists()
+
+
+def test_resumable_asha_rebuilds_its_rungs_from_a_restored_trials_results(tmp_path):
+    """Tune saves no scheduler state: the rungs come back from each restored trial's result.json."""
+    import json
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import TrialScheduler
+
+    from app.tune.asha import ResumableASHA
+
+    def trial(tid: str, losses: list[float]) -> SimpleNamespace:
+        folder = tmp_path / f"trial_{tid}"
+        folder.mkdir()
+        rows = [json.dumps({"trial_id": tid, "epoch": e, "val_loss": v}) for e, v in enumerate(losses, 1)]
+        (folder / "result.json").write_text("\n".join(rows) + '\n{"trial_id": "' + tid + '", "epo')  # killed mid-line
+        return SimpleNamespace(trial_id=tid, path=str(folder))
+
+    asha = ResumableASHA(time_attr="epoch", metric="val_loss", mode="min", max_t=3, grace_period=1, reduction_factor=2)
+    for t in (trial("a", [0.5, 0.4, 0.3]), trial("b", [0.9]), trial("c", [0.6, 0.55])):
+        asha.on_trial_add(None, t)
+    assert asha.rungs()[0] == {2: {"a": -0.4, "c": -0.55}, 1: {"a": -0.5, "b": -0.9, "c": -0.6}}
+    # A trial after the restart is judged against them: worse than the rung's cutoff, it stops.
+    class NewTrial:  # as Tune's Trial before it starts: no folder name yet
+        trial_id = "d"
+
+        @property
+        def path(self) -> str:
+            raise RuntimeError("Should not access `trial_fs_path` without setting `trial_dir_name`")
+
+    late = NewTrial()
+    asha.on_trial_add(None, late)
+    assert asha.on_trial_result(None, late, {"epoch": 1, "val_loss": 0.95}) == TrialScheduler.STOP

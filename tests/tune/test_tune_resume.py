@@ -5,6 +5,8 @@ the sweep's saved state (what Tune wrote to the experiment folder, the only thin
 know) has two finished trials and one part-way through. The resumed sweep must end with every
 trial done, not train the saved finished trials again, continue the part-way trials after their
 saved epoch, and carry Optuna's study (every trial told to the searcher, before and after the kill).
+With ASHA, every trial ends once (completed or stopped at a rung) and the resumed scheduler's
+rungs hold every trial's results, those from before the kill included.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ SPACE = {"lr": {"path": "train.lr", "type": "loguniform", "low": 1e-4, "high": 1
          "hidden": {"path": "model.hidden_size", "type": "choice", "values": [8, 16, 32]}}
 TUNE = dict(num_samples=SAMPLES, max_t=MAX_T, scheduler="fifo", n_startup_trials=2, max_concurrent_trials=2,
             search_space=SPACE)
+ASHA = dict(TUNE, scheduler="asha", grace_period=1, reduction_factor=2)  # rungs at epochs 1 and 2
 TRAIN = ["train.batch_size=128", "train.early_stopping_patience=0", f"train.epochs={MAX_T}"]
 
 DRIVER = """
@@ -63,10 +66,10 @@ def mid_sweep(saved: dict[str, tuple[str, int]]) -> bool:
     return len(done) >= 2 and bool(part_way)
 
 
-def start_driver(tmp_path: Path, store: Path, run_dir: Path, address: str) -> subprocess.Popen:
+def start_driver(tmp_path: Path, store: Path, run_dir: Path, address: str, tune: dict) -> subprocess.Popen:
     script = tmp_path / "driver.py"
     script.write_text(textwrap.dedent(DRIVER).format(root=str(ROOT), store=str(store), train=TRAIN,
-                                                      address=address, tune=TUNE, run_dir=str(run_dir)))  # fmt: skip
+                                                      address=address, tune=tune, run_dir=str(run_dir)))  # fmt: skip
     env = dict(os.environ, RAY_AUTH_MODE="token")  # joining a running instance needs its token
     log = open(tmp_path / "driver.log", "w")
     return subprocess.Popen([sys.executable, str(script)], cwd=str(ROOT), env=env, stdout=log, stderr=log)
@@ -99,17 +102,35 @@ def wait_for_free_cpus(ray, timeout_s: float = 60) -> None:
         time.sleep(0.2)
 
 
+def expected_rungs(exp: Path, milestones: list[int]) -> dict[int, dict[str, float]]:
+    """What ASHA's rungs hold once it has seen every result: each trial's first value at or past
+    each milestone (negated: lower val_loss is better)."""
+    out: dict[int, dict[str, float]] = {m: {} for m in milestones}
+    for trial_dir in exp.glob("trial_*"):
+        rows = sorted(result_rows(trial_dir), key=lambda r: r["epoch"])
+        for m in milestones:
+            first = next((r for r in rows if r["epoch"] >= m), None)
+            if first is not None:
+                out[m][first["trial_id"]] = -first["val_loss"]
+    return out
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("tune", [TUNE, ASHA], ids=["fifo", "asha"])
 def test_resume_after_a_killed_driver_completes_the_sweep_without_repeating_trials(
-    ray_session, features_store, make_cfg, tmp_path
+    ray_session, features_store, make_cfg, tmp_path, monkeypatch, tune
 ):
     from ray.tune.search.optuna import OptunaSearch
 
+    from app.tune.asha import ResumableASHA
     from app.tune.stage import run
 
+    schedulers: list[ResumableASHA] = []  # the resumed sweep's ASHA (Tune unpickles it from the sweep)
+    add = ResumableASHA.on_trial_add
+    monkeypatch.setattr(ResumableASHA, "on_trial_add", lambda self, *a: (schedulers.append(self), add(self, *a))[1])
     run_dir = tmp_path / "run"
     exp = run_dir / "tune" / "sweep"
-    proc = start_driver(tmp_path, features_store, run_dir, ray_session.get_runtime_context().gcs_address)
+    proc = start_driver(tmp_path, features_store, run_dir, ray_session.get_runtime_context().gcs_address, tune)
     try:
         killed_at = kill_mid_sweep(proc, exp)
     finally:
@@ -119,11 +140,18 @@ def test_resume_after_a_killed_driver_completes_the_sweep_without_repeating_tria
     assert mid_sweep(saved)
     wait_for_free_cpus(ray_session)
 
-    result = run(make_cfg(*TRAIN, **TUNE, resume=True), run_dir)
+    result = run(make_cfg(*TRAIN, **tune, resume=True), run_dir)
 
     frame = pd.read_parquet(result.results_path)
-    assert len(frame) == SAMPLES and (frame["stop_reason"] == "completed").all()
-    assert (frame["epochs_run"] == MAX_T).all()
+    assert len(frame) == SAMPLES == frame["trial_id"].nunique()
+    if tune["scheduler"] == "fifo":
+        assert (frame["stop_reason"] == "completed").all() and (frame["epochs_run"] == MAX_T).all()
+    else:  # each trial ended once: at max_t, or stopped by ASHA at a rung
+        assert set(frame["stop_reason"]) <= {"completed", "stopped"} and (frame["epochs_run"] <= MAX_T).all()
+        assert (frame.loc[frame["stop_reason"] == "completed", "epochs_run"] == MAX_T).all()
+        assert schedulers, "the resumed sweep did not use ResumableASHA"
+        rungs, expected = schedulers[-1].rungs()[0], expected_rungs(exp, [2, 1])
+        assert sorted(rungs) == [1, 2] and all(rungs[m] == pytest.approx(expected[m]) for m in (1, 2)), rungs
     for trial_id, (status, epoch) in saved.items():
         rows = result_rows(exp / f"trial_{trial_id}")
         before = [r["epoch"] for r in rows if r["started_at"] <= killed_at]
@@ -132,9 +160,10 @@ def test_resume_after_a_killed_driver_completes_the_sweep_without_repeating_tria
             assert retrained == []
         elif retrained:  # continued after its saved epoch (or a later recorded one), without a gap, to the end
             assert epoch < retrained[0] <= max(before, default=0) + 1
-            assert retrained == list(range(retrained[0], MAX_T + 1))
-        else:  # its last epoch was recorded after the state was saved: nothing left to train
-            assert max(before) == MAX_T
+            assert retrained == list(range(retrained[0], max(retrained) + 1))
+            assert tune["scheduler"] == "asha" or max(retrained) == MAX_T
+        else:  # its last epoch was recorded after the state was saved, or ASHA stopped it: nothing to train
+            assert tune["scheduler"] == "asha" or max(before) == MAX_T
     # Optuna's study went through the restart: it holds every trial, each told its best value.
     searcher = OptunaSearch()
     searcher.restore_from_dir(str(exp))

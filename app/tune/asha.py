@@ -1,0 +1,52 @@
+"""ASHA whose rungs survive a resumed sweep.
+
+Tune saves the trials, the searcher and the callbacks with a sweep's state, but not the
+scheduler: a restored sweep's ASHA starts with empty rungs, so the trials after the restart would
+be judged only against each other (a trial worse than every one before the kill would run on).
+Each trial Tune adds on restore brings its recorded results (the driver's ``result.json`` in the
+trial folder); they are replayed into the trial's bracket, so the rungs hold what they held.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+from ray.tune.schedulers import ASHAScheduler
+
+
+def recorded_results(trial_dir: Path) -> Iterator[dict[str, Any]]:
+    """The results the driver wrote for a trial, oldest first (none for a new trial)."""
+    path = trial_dir / "result.json"
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        try:
+            yield json.loads(line)
+        except ValueError:  # the line being written when the driver was killed
+            continue
+
+
+class ResumableASHA(ASHAScheduler):
+    """``ASHAScheduler`` that rebuilds its rungs from a restored trial's recorded results."""
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        super().on_trial_add(tune_controller, trial)
+        try:
+            folder = Path(trial.path)
+        except RuntimeError:  # a new trial: Tune names its folder when it starts
+            return
+        self.replay(trial, recorded_results(folder))
+
+    def replay(self, trial: Any, results: Iterator[dict[str, Any]]) -> None:
+        """Record ``results`` at the trial's rungs as if they had just arrived (no decision is taken)."""
+        bracket = self._trial_info[trial.trial_id]
+        for row in results:
+            t, value = row.get(self._time_attr), row.get(self._metric)
+            if isinstance(t, (int, float)) and isinstance(value, (int, float)) and not math.isnan(value):
+                bracket.on_result(trial, t, self._metric_op * value)
+
+    def rungs(self) -> list[dict[float, dict[str, float]]]:
+        """Per bracket: milestone -> {trial id: recorded value (oriented so higher is better)}."""
+        return [{milestone: dict(recorded) for milestone, recorded in b._rungs} for b in self._brackets]
