@@ -22,6 +22,7 @@ RUNNERS: dict[str, str] = {
     "evaluate": "app.evaluate.stage:run",
     "report": "app.report.stage:run",
     "compare": "app.report.stage:run_compare",
+    "doctor": "app.machine.stage:run_doctor",
 }
 
 #: stage -> "module:function" taking (cfg, run_dir), run for every requested stage before the first
@@ -69,10 +70,14 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     symbols missing for a transient reason ends the run with exit 3: at once, or with
     ``collect.allow_partial`` after the later stages ran on the rest."""
     from app.data.collect import incomplete_error
+    from app.machine.environment import refresh_ray
+    from app.machine.memory import PeakTreeMemory
+    from app.machine.stage import at_start
     from app.report.stage import record_stage
 
     timings: dict[str, float] = {}
     incomplete = None
+    at_start(cfg, run_dir)
     for stage in stages_of(cfg):
         if stage in PREFLIGHTS:
             _call(PREFLIGHTS[stage], cfg, run_dir)
@@ -82,12 +87,14 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
             log.warning("stage %s is not built yet; skipping it", stage)
             continue
         started = time.perf_counter()
-        result = _call(target, cfg, run_dir)
+        with PeakTreeMemory() as memory:
+            result = _call(target, cfg, run_dir)
         timings[stage] = time.perf_counter() - started
+        refresh_ray(run_dir)
         if stage == "collect":
             _carry_symbols(cfg, result)
-        if stage not in ("report", "compare"):
-            record_stage(run_dir, stage, timings[stage], **_counts(stage, result))
+        if stage not in ("report", "compare", "doctor"):
+            record_stage(run_dir, stage, timings[stage], **_counts(stage, result), **memory.figures())
         log.info("stage %s done in %.1f s", stage, timings[stage])
         if stage == "collect" and (incomplete := incomplete_error(result)) is not None:
             if not cfg.collect.allow_partial or result["totals"]["symbols_ok"] == 0:
