@@ -46,9 +46,11 @@ def _counts(stage: str, result: Any) -> dict[str, Any]:
         return {"rows": getattr(result, "rows", None)}
     if stage == "train":
         history = getattr(result, "history", None) or []
-        return {"samples": sum(int(h.get("train_samples", 0)) for h in history) or None}
+        gpu = [h["gpu_peak_allocated_mb"] for h in history if h.get("gpu_peak_allocated_mb") is not None]
+        return {"samples": sum(int(h.get("train_samples", 0)) for h in history) or None,
+                "gpu_peak_mb": max(gpu, default=None)}
     if stage == "tune":
-        return {"samples": getattr(result, "samples", None)}
+        return {"samples": getattr(result, "samples", None), "gpu_peak_mb": getattr(result, "gpu_peak_mb", None)}
     return {}
 
 
