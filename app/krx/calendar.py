@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import warnings
 
 import numpy as np
 
@@ -19,8 +20,6 @@ CLOSING_AUCTION_MIN = 10
 
 @functools.lru_cache(maxsize=1)
 def _calendar():
-    import warnings
-
     import exchange_calendars as xc
 
     with warnings.catch_warnings():  # exchange_calendars trips a pandas deprecation on import
@@ -76,6 +75,12 @@ def session_state(now: dt.datetime | None = None) -> dict:
         out["note"] = f"the XKRX calendar covers {cal.first_session.date()} to {cal.last_session.date()}"
         return out
     instant = pd.Timestamp(now)
+    with warnings.catch_warnings():  # exchange_calendars trips pandas deprecations here too
+        warnings.simplefilter("ignore")
+        return _state_at(cal, day, instant, out)
+
+
+def _state_at(cal, day: dt.date, instant, out: dict) -> dict:
     if cal.is_session(day.isoformat()):
         opens, closes = cal.session_open(day.isoformat()), cal.session_close(day.isoformat())
         out["state"] = "pre-open" if instant < opens else "open" if instant < closes else "closed"
