@@ -32,6 +32,7 @@ def gather(cfg: DictConfig) -> dict[str, Any]:
     from app.data.collect import redis_url_of
 
     torch_, cuda, gpus = probe.torch_info()
+    torch_["cpu_bf16_model"] = probe.cpu_bf16_works(cfg.model)
     return {"python": probe.python_info(), "torch": torch_, "cuda": cuda, "gpus": gpus, "ray": probe.ray_info(),
             "redis": probe.redis_info(redis_url_of(cfg)), "kis": probe.kis_info(data_source(cfg)),
             "disk": probe.disk_info(cfg.store.root), "market": probe.market_info()}

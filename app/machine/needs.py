@@ -39,6 +39,16 @@ def _gpu(env: dict[str, Any], cfg: DictConfig, stages: list[str]) -> list[str]:
     return [f"a GPU (train.use_gpu=true, {where} has none; set train.use_gpu=auto or false)"]
 
 
+def _cpu_bf16(env: dict[str, Any], cfg: DictConfig, stages: list[str]) -> list[str]:
+    """``train.amp`` auto/bf16 picks bf16 on CPUs: the configured model must run in it here."""
+    on_cpu = wants_gpu(cfg) is False or cluster_gpus(env) == 0
+    if (not on_cpu or cfg.train.amp not in ("auto", "bf16") or not any(s in stages for s in TRAINING_STAGES)
+            or (env.get("torch") or {}).get("cpu_bf16_model") is not False):
+        return []
+    return [f"bf16 kernels on this CPU for {cfg.model._target_.rsplit('.', 1)[-1]} (train.amp={cfg.train.amp} "
+            "trains in bf16 on CPUs; set train.amp=off)"]
+
+
 def _redis(env: dict[str, Any]) -> list[str]:
     redis = env.get("redis") or {}
     if redis.get("configured") and not redis.get("reachable"):
@@ -71,4 +81,4 @@ def run_stages_of(cfg: DictConfig) -> list[str]:
 def missing(env: dict[str, Any], cfg: DictConfig) -> list[str]:
     """One short phrase per thing the configured stages need and this machine lacks."""
     stages = run_stages_of(cfg)
-    return _gpu(env, cfg, stages) + _redis(env) + _kis(env, stages) + _disk(env)
+    return _gpu(env, cfg, stages) + _cpu_bf16(env, cfg, stages) + _redis(env) + _kis(env, stages) + _disk(env)

@@ -42,6 +42,28 @@ def torch_info() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
              "bf16": bool(available and torch.cuda.is_bf16_supported())}, gpus)
 
 
+def cpu_bf16_works(model_cfg: Any) -> bool | None:
+    """Whether the configured model runs a forward pass under bf16 autocast on this CPU.
+
+    Some CPUs lack oneDNN's bf16 kernels for a layer (the LSTM, on CPUs without AVX-512 bf16),
+    and ``train.amp=auto`` picks bf16 on a CPU. None when the model cannot be built here.
+    """
+    import torch
+
+    from app.models.factory import build_model
+
+    try:
+        model = build_model(model_cfg, 4)
+    except Exception:  # a bad model node is the config check's to report
+        return None
+    try:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            model(torch.zeros(2, 3, 4))
+    except RuntimeError:
+        return False
+    return True
+
+
 def ray_info() -> dict[str, Any]:
     """Ray's version; the cluster's CPUs and GPUs only when this process already runs Ray."""
     out: dict[str, Any] = {"version": metadata.version("ray"), "started": False,

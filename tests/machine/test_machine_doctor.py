@@ -33,7 +33,7 @@ def test_doctor_passes_with_everything_present_and_never_shows_a_secret(tmp_path
     redis = PrivateRedis(password=PASSWORD).start()
     try:
         env = {"KIS_APP_KEY": KEY, "KIS_APP_SECRET": SECRET, "REDIS_URL": redis.url}
-        proc, found = doctor(tmp_path / "run", ray_address, "data=kis", env=env)
+        proc, found = doctor(tmp_path / "run", ray_address, "data=kis", "train.amp=off", env=env)
     finally:
         redis.stop()
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -42,6 +42,7 @@ def test_doctor_passes_with_everything_present_and_never_shows_a_secret(tmp_path
     assert found["kis"] == {"source": "kis", "set": ["KIS_APP_KEY", "KIS_APP_SECRET"], "unset": ["KIS_ACCOUNT"]}
     assert found["ray"]["started"] is True and found["ray"]["cpus"] >= 1
     assert found["doctor"]["missing"] == []
+    assert found["torch"]["cpu_bf16_model"] in (True, False)  # probed with the configured model
     log = (tmp_path / "run" / "run.log").read_text()
     assert sum("environment:" in line for line in log.splitlines()) <= 6
     everything = proc.stdout + proc.stderr + log + (tmp_path / "run" / "environment.json").read_text()
@@ -52,8 +53,8 @@ def test_doctor_passes_with_everything_present_and_never_shows_a_secret(tmp_path
 @pytest.mark.slow
 def test_doctor_fails_listing_a_redis_that_does_not_answer(tmp_path, ray_address):
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    proc, found = doctor(tmp_path / "run", ray_address, f"redis.url={dead}")
+    proc, found = doctor(tmp_path / "run", ray_address, f"redis.url={dead}", "train.amp=off")
     assert proc.returncode == 1
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert "doctor: this machine lacks Redis at 127.0.0.1" in line
-    assert found["redis"]["reachable"] is False and found["doctor"]["missing"]
+    assert found["redis"]["reachable"] is False and len(found["doctor"]["missing"]) == 1

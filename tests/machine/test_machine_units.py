@@ -148,3 +148,27 @@ def test_process_tree_memory_is_at_least_the_drivers_and_counts_children():
     figures = memory.figures()
     assert figures["peak_rss_mb"] >= figures["driver_peak_rss_mb"] > 0
     assert figures["peak_rss_mb"] - figures["driver_peak_rss_mb"] > 60  # the child's 80 MB
+
+
+def test_a_model_that_cannot_run_bf16_on_this_cpu_is_listed_for_cpu_training():
+    cfg = compose_config("stage=doctor")  # the default LSTM, train.amp=auto
+    broken = fake_env(torch={"version": "2.13.0+cpu", "build": "cpu", "cpu_bf16_model": False})
+    (gap,) = needs.missing(broken, cfg)
+    assert gap.startswith("bf16 kernels on this CPU for LSTMModel") and "train.amp=off" in gap
+    assert needs.missing(broken, compose_config("stage=doctor", "train.amp=off")) == []
+    on_gpu = broken | {"ray": {"version": "2.60.0", "started": True, "cpus": 8.0, "gpus": 1.0}}
+    assert needs.missing(on_gpu, cfg) == []  # auto trains on the cluster's GPU
+
+
+def test_the_bf16_probe_runs_the_configured_model():
+    from app.machine.probe import cpu_bf16_works
+
+    lstm = {"_target_": "app.models.lstm.LSTMModel", "hidden_size": 8, "num_layers": 1}
+    try:  # what this CPU does with a bare LSTM under bf16 autocast
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.nn.LSTM(4, 8, batch_first=True)(torch.zeros(2, 3, 4))
+        expected = True
+    except RuntimeError:
+        expected = False
+    assert cpu_bf16_works(lstm) is expected
+    assert cpu_bf16_works({"_target_": "app.models.nope.Nothing"}) is None
