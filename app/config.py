@@ -8,6 +8,7 @@ date order, no secrets in config) and raises :class:`app.errors.ConfigError`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -33,6 +34,8 @@ STAGES = ("collect", "features", "train", "tune", "evaluate", "report", "realtim
 #: stages, with tune in place of train), ``stage=compare runs=[...]`` and ``stage=predict run_dir=...``.
 EXTRA_STAGES = ("compare", "predict")
 NOT_IN_ALL = ("tune", "compare")
+#: ``stage=doctor``: the environment check alone (exit 1 listing what the run lacks); runs first.
+FIRST_STAGES = ("doctor",)
 SOURCES = ("auto", "sim", "kis", "file")
 
 
@@ -157,15 +160,16 @@ def stages_of(cfg: DictConfig) -> list[str]:
     names = [str(n).strip() for n in names]
     if names == ["all"]:
         return [s for s in STAGES if s not in NOT_IN_ALL]
-    unknown = [n for n in names if n not in STAGES + EXTRA_STAGES]
+    known = FIRST_STAGES + STAGES + EXTRA_STAGES
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(
             f"unknown stage {', '.join(unknown)}",
-            f"use stage=<one of {', '.join(STAGES + EXTRA_STAGES)}, all> or a list like stage=[collect,features]",
+            f"use stage=<one of {', '.join(known)}, all> or a list like stage=[collect,features]",
         )
     if "compare" in names and not cfg.runs:
         raise ConfigError("stage=compare needs run folders", "add runs=[experiments/lstm/<a>,experiments/gru/<b>]")
-    return [s for s in STAGES + EXTRA_STAGES if s in names]
+    return [s for s in known if s in names]
 
 
 def parse_date(value: str, key: str) -> dt.date:
@@ -260,7 +264,11 @@ def _validate_groups(cfg: DictConfig) -> None:
     from app.evaluate.config import as_evaluate_config
 
     plain = OmegaConf.to_container(cfg, resolve=True)
-    TrainConfig.from_mapping(plain["train"])
+    train = TrainConfig.from_mapping(plain["train"])
+    if train.use_gpu is True and {"train", "tune"} & set(stages_of(cfg)):
+        from app.train.device import check_local_gpu  # imports torch: only when a GPU is demanded
+
+        check_local_gpu(True, joins_cluster=bool(cfg.ray.address or os.environ.get("RAY_ADDRESS")))
     TuneConfig.from_mapping(plain["tune"])
     as_evaluate_config(plain["evaluate"])
     for cls, key in ((FeaturesConfig, "features"), (LabelConfig, "label"), (SplitConfig, "split"),

@@ -25,6 +25,7 @@ RUNNERS: dict[str, str] = {
     "report": "app.report.stage:run",
     "compare": "app.report.stage:run_compare",
     "predict": "app.predict.stage:run",
+    "doctor": "app.machine.stage:run_doctor",
 }
 
 #: stage -> "module:function" taking (cfg, run_dir), run for every requested stage before the first
@@ -48,9 +49,11 @@ def _counts(stage: str, result: Any) -> dict[str, Any]:
         return {"rows": getattr(result, "rows", None)}
     if stage == "train":
         history = getattr(result, "history", None) or []
-        return {"samples": sum(int(h.get("train_samples", 0)) for h in history) or None}
+        gpu = [h["gpu_peak_allocated_mb"] for h in history if h.get("gpu_peak_allocated_mb") is not None]
+        return {"samples": sum(int(h.get("train_samples", 0)) for h in history) or None,
+                "gpu_peak_mb": max(gpu, default=None)}
     if stage == "tune":
-        return {"samples": getattr(result, "samples", None)}
+        return {"samples": getattr(result, "samples", None), "gpu_peak_mb": getattr(result, "gpu_peak_mb", None)}
     return {}
 
 
@@ -72,10 +75,14 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     symbols missing for a transient reason ends the run with exit 3: at once, or with
     ``collect.allow_partial`` after the later stages ran on the rest."""
     from app.data.collect import incomplete_error
+    from app.machine.environment import refresh_ray
+    from app.machine.memory import PeakTreeMemory
+    from app.machine.stage import at_start
     from app.report.stage import record_stage
 
     timings: dict[str, float] = {}
     incomplete = None
+    at_start(cfg, run_dir)
     for stage in stages_of(cfg):
         if stage in PREFLIGHTS:
             _call(PREFLIGHTS[stage], cfg, run_dir)
@@ -86,12 +93,14 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         if target is None:
             continue
         started = time.perf_counter()
-        result = _call(target, cfg, run_dir)
+        with PeakTreeMemory() as memory:
+            result = _call(target, cfg, run_dir)
         timings[stage] = time.perf_counter() - started
+        refresh_ray(run_dir)
         if stage == "collect":
             _carry_symbols(cfg, result)
-        if stage not in ("report", "compare"):
-            record_stage(run_dir, stage, timings[stage], **_counts(stage, result))
+        if stage not in ("report", "compare", "doctor"):
+            record_stage(run_dir, stage, timings[stage], **_counts(stage, result), **memory.figures())
         console.say("%s", stage_line(stage, timings[stage], _counts(stage, result)))
         if stage == "report" and isinstance(result, dict):
             for line in result_lines(result, str(Path(result["run"]["dir"]) / "summary.md")):

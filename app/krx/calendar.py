@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import warnings
 
 import numpy as np
 
@@ -19,8 +20,6 @@ CLOSING_AUCTION_MIN = 10
 
 @functools.lru_cache(maxsize=1)
 def _calendar():
-    import warnings
-
     import exchange_calendars as xc
 
     with warnings.catch_warnings():  # exchange_calendars trips a pandas deprecation on import
@@ -67,3 +66,38 @@ def minute_labels(open_min: int, close_min: int) -> list[str]:
 
 def today_kst() -> dt.date:
     return dt.datetime.now(KST).date()
+
+
+def session_state(now: dt.datetime | None = None) -> dict:
+    """The KRX session state at ``now`` (default: this instant): open, pre-open, closed or holiday.
+
+    ``holiday`` covers weekends too; beyond the calendar's last known session the state is
+    ``unknown`` (exchange_calendars publishes about a year ahead).
+    """
+    import pandas as pd
+
+    cal = _calendar()
+    now = (now or dt.datetime.now(KST)).astimezone(KST)
+    day = now.date()
+    out: dict = {"now": now.isoformat(timespec="seconds"), "state": "unknown", "next_open": None}
+    if not cal.first_session.date() <= day <= cal.last_session.date():
+        out["note"] = f"the XKRX calendar covers {cal.first_session.date()} to {cal.last_session.date()}"
+        return out
+    instant = pd.Timestamp(now)
+    with warnings.catch_warnings():  # exchange_calendars trips pandas deprecations here too
+        warnings.simplefilter("ignore")
+        return _state_at(cal, day, instant, out)
+
+
+def _state_at(cal, day: dt.date, instant, out: dict) -> dict:
+    if cal.is_session(day.isoformat()):
+        opens, closes = cal.session_open(day.isoformat()), cal.session_close(day.isoformat())
+        out["state"] = "pre-open" if instant < opens else "open" if instant < closes else "closed"
+        out["close"] = closes.tz_convert(KST).isoformat()
+    else:
+        out["state"] = "holiday"
+    try:
+        out["next_open"] = cal.next_open(instant).tz_convert(KST).isoformat()
+    except ValueError:  # past the calendar's last session
+        pass
+    return out

@@ -54,6 +54,10 @@ def _rate_label(entry: dict) -> str:
     if entry.get("requests_per_s"):
         limit = f" of {entry['rate_limit']:g}" if entry.get("rate_limit") else ""
         text += f" · {entry['requests_per_s']:.1f} req/s{limit}"
+    if entry.get("peak_rss_mb"):
+        text += (" · " if text else "") + f"{entry['peak_rss_mb']:,.0f} MB RSS"
+    if entry.get("gpu_peak_mb"):
+        text += f" · {entry['gpu_peak_mb']:,.0f} MB GPU"
     return text
 
 
@@ -71,6 +75,6 @@ def plot_throughput(stages: list[dict], path: Path, *, dpi: int = 110) -> Path:
         label = f"{entry['wall_s']:,.1f} s" + (f"  ({_rate_label(entry)})" if _rate_label(entry) else "")
         ax.text(bar.get_width() + top * 0.01, bar.get_y() + bar.get_height() / 2, label, va="center", fontsize=9)
     ax.set_xlim(0, top * 1.6)
-    ax.set_title("Wall time and throughput per stage")
+    ax.set_title("Wall time, throughput and peak memory (process tree) per stage")
     ax.set_xlabel("wall time (s)")
     return style.save(fig, path, dpi)

@@ -70,6 +70,9 @@ _STAGE = {
         "requests": _NUM,
         "requests_per_s": _NUM,
         "rate_limit": _NUM,
+        "peak_rss_mb": _NUM,
+        "driver_peak_rss_mb": _NUM,
+        "gpu_peak_mb": _NUM,
     },
 }
 
@@ -106,6 +109,7 @@ REPORT_SCHEMA: dict[str, Any] = {
             "properties": {"peak_rss_mb": _NUM, "gpu": {"type": ["object", "null"]}},
         },
         "training": {"type": ["object", "null"]},
+        "environment": {"type": ["object", "null"]},  # environment.json (docs/environment.md)
         "evaluation": {
             "type": ["object", "null"],
             "required": ["splits", "period", "benchmark", "models", "notes"],

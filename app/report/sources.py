@@ -24,6 +24,7 @@ MANIFEST_FILE = "data_manifest.json"
 METRICS_FILE = "metrics.json"
 TIMINGS_FILE = "stage_timings.json"
 SWEEP_FILE = "tune_summary.json"  # written by the tune stage (app/tune/stage.py)
+ENV_FILE = "environment.json"  # written by the environment check (app/machine/environment.py)
 
 
 def _strip_url_password(text: str) -> str:

@@ -60,8 +60,29 @@ def _stages(stages: list[dict]) -> list[str]:
     for s in stages:
         rate = f"{s['per_s']:,.1f} {s.get('unit') or ''}/s" if s.get("per_s") else "—"
         req = f"{s['requests_per_s']:.1f}" + (f" / {s['rate_limit']:g}" if s.get("rate_limit") else "") if s.get("requests_per_s") else "—"
-        rows.append([s["stage"], fmt(s.get("wall_s"), "{:,.1f}"), rate, req])
-    return table(["stage", "wall (s)", "throughput", "requests/s (limit)"], rows)
+        rows.append([s["stage"], fmt(s.get("wall_s"), "{:,.1f}"), rate, req, fmt(s.get("peak_rss_mb"), "{:,.0f}"),
+                     fmt(s.get("gpu_peak_mb"), "{:,.0f}")])
+    return table(["stage", "wall (s)", "throughput", "requests/s (limit)", "peak RSS (MB)", "GPU peak (MB)"], rows)
+
+
+def _environment(env: dict) -> list[str]:
+    """The machine the run ran on (environment.json); credentials appear as variable names only."""
+    t, cuda, ray, redis = env.get("torch") or {}, env.get("cuda") or {}, env.get("ray") or {}, env.get("redis") or {}
+    gpus = ", ".join(f"{g.get('name')} ({fmt(g.get('memory_mb'), '{:,}')} MB)" for g in env.get("gpus") or []) or "none"
+    cluster = (f"{fmt(ray.get('cpus'), '{:g}')} CPUs, {fmt(ray.get('gpus'), '{:g}')} GPUs" if ray.get("started")
+               else f"not started ({ray.get('local_cpus')} CPUs here)")
+    reach = ("not configured" if not redis.get("configured") else
+             f"{redis.get('version')} at {redis.get('address')}" if redis.get("reachable") else
+             f"no answer at {redis.get('address')}")
+    kis, disk, market = env.get("kis") or {}, env.get("disk") or {}, env.get("market") or {}
+    rows = [["Python", str((env.get("python") or {}).get("version"))],
+            ["torch", f"{t.get('version')} ({t.get('build')} build)"],
+            ["CUDA / cuDNN", f"{cuda.get('version') or 'n/a'} / {cuda.get('cudnn') or 'n/a'}"],
+            ["GPUs", gpus], ["Ray", f"{ray.get('version')}: {cluster}"], ["Redis", reach],
+            ["data source", f"{kis.get('source')} (set: {', '.join(kis.get('set') or []) or 'none'})"],
+            ["free disk", f"{fmt(disk.get('free_mb'), '{:,}')} MB at {disk.get('path')}"],
+            ["KRX", f"{market.get('state')} at {market.get('now')}"]]
+    return ["## Environment", ""] + table(["", ""], rows) + [""]
 
 
 def _sweep(sweep: dict, plots: dict[str, str]) -> list[str]:
@@ -101,6 +122,8 @@ def render(report: dict) -> str:
         lines += _sweep(report["sweep"], plots)
     if report.get("stages"):
         lines += ["## Stages", ""] + _stages(report["stages"]) + [""]
+    if report.get("environment"):
+        lines += _environment(report["environment"])
     rss = report["resources"].get("peak_rss_mb")
     gpu = report["resources"].get("gpu")
     lines += [f"Peak RSS {fmt(rss, '{:,.0f}')} MB" + (f"; GPU peak {gpu.get('peak_allocated_mb')} MB" if gpu else "; no GPU") + ".", ""]

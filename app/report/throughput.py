@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 UNITS = ("bars", "rows", "samples", "windows", "trials", "symbols")
+#: Per-stage memory (app.machine.memory, the training workers' CUDA peak), carried into the report.
+MEMORY_KEYS = ("peak_rss_mb", "driver_peak_rss_mb", "gpu_peak_mb")
 STAGE_ORDER = ("collect", "features", "train", "tune", "predict", "evaluate", "report", "realtime")
 
 
@@ -32,7 +34,7 @@ def _entry(stage: str, raw: Any) -> dict:
     if unit:
         entry.update(unit=unit, items=_num(raw.get(unit, raw.get("items"))))
         entry["per_s"] = _num(raw.get(f"{unit}_per_s", raw.get("per_s")))
-    for key in ("requests", "requests_per_s", "rate_limit"):
+    for key in ("requests", "requests_per_s", "rate_limit", *MEMORY_KEYS):
         if raw.get(key) is not None:
             entry[key] = _num(raw[key])
     return entry
@@ -100,9 +102,21 @@ def gpu_memory() -> dict | None:
             "peak_reserved_mb": round(torch.cuda.max_memory_reserved(dev) / 1024**2, 1)}
 
 
-def resources(given: Mapping[str, Any] | None) -> dict:
-    """Peak RSS and GPU memory: what the pipeline measured (e.g. on its workers), else this process."""
-    given = dict(given or {})
+def from_stages(stages: list[dict]) -> dict:
+    """The run's peaks from the stage table: process-tree RSS and the training workers' GPU memory."""
+    rss = [s["peak_rss_mb"] for s in stages if s.get("peak_rss_mb") is not None]
+    gpu = [s["gpu_peak_mb"] for s in stages if s.get("gpu_peak_mb") is not None]
+    out: dict[str, Any] = {}
+    if rss:
+        out.update(peak_rss_mb=max(rss), scope="process tree (driver, local Ray and its workers), peak over stages")
+    if gpu:
+        out["gpu"] = {"peak_allocated_mb": max(gpu), "scope": "training workers, peak over stages"}
+    return out
+
+
+def resources(given: Mapping[str, Any] | None, stages: list[dict] | None = None) -> dict:
+    """Peak RSS and GPU memory: what the pipeline measured (per stage, on its workers), else this process."""
+    given = {**from_stages(stages or []), **dict(given or {})}
     out = {"peak_rss_mb": _num(given.get("peak_rss_mb")) or peak_rss_mb(),
            "scope": given.get("scope", "report process (driver) and its waited-for children"),
            "gpu": given.get("gpu") if "gpu" in given else gpu_memory()}

@@ -9,9 +9,17 @@ import torch
 from ray.data.collate_fn import NumpyBatchCollateFn
 
 
-def _tensor(a: np.ndarray, dtype: np.dtype) -> torch.Tensor:
-    """Arrow-backed arrays are read-only; torch needs a writable buffer, so copy those."""
+def _tensor(a: np.ndarray, dtype: np.dtype, pin: bool = False) -> torch.Tensor:
+    """Arrow-backed arrays are read-only; torch needs a writable buffer, so copy those.
+
+    ``pin``: copy straight into page-locked memory, so the copy to the GPU can run asynchronously
+    (``non_blocking=True``) while the next batch is prepared.
+    """
     a = np.ascontiguousarray(a, dtype=dtype)
+    if pin:
+        out = torch.empty(a.shape, dtype=torch.from_numpy(a[:0]).dtype, pin_memory=True)
+        out.numpy()[...] = a
+        return out
     return torch.from_numpy(a if a.flags.writeable else a.copy())
 
 
@@ -27,14 +35,19 @@ def timestamps_as_int64(ts: np.ndarray) -> np.ndarray:
 
 
 class WindowCollate(NumpyBatchCollateFn):
-    """Ray Data numpy batch -> ``{"x", "y"[, "ts"]}`` tensors; the string columns are dropped."""
+    """Ray Data numpy batch -> ``{"x", "y"[, "ts"]}`` tensors; the string columns are dropped.
 
-    def __init__(self, with_ts: bool = False) -> None:
+    ``pin_memory``: the tensors are page-locked (for batches the loop copies to a GPU).
+    """
+
+    def __init__(self, with_ts: bool = False, pin_memory: bool = False) -> None:
         super().__init__()
         self.with_ts = with_ts
+        self.pin_memory = pin_memory
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        out = {"x": _tensor(batch["x"], np.float32), "y": _tensor(batch["y"], np.float32)}
+        pin = self.pin_memory
+        out = {"x": _tensor(batch["x"], np.float32, pin), "y": _tensor(batch["y"], np.float32, pin)}
         if self.with_ts:
             out["ts"] = torch.from_numpy(timestamps_as_int64(batch["ts"]))
         return out

@@ -20,7 +20,8 @@ class TrainConfig:
     """Everything the loop reads; ``fit`` checks it once on the driver before Ray starts."""
 
     num_workers: int = 1
-    use_gpu: bool = False
+    use_gpu: Any = "auto"  # auto (the GPUs the Ray cluster has) | true | false; see app.train.device
+    gpus_per_worker: Optional[float] = None  # GPU share per worker in (0, 1]; None = 1, a sweep shares
     cpus_per_worker: int = 1  # Ray CPU reservation per worker; torch uses as many threads
     epochs: int = 20
     batch_size: int = 256  # per worker, per optimizer micro-step
@@ -65,6 +66,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
+        self.use_gpu = _use_gpu(self.use_gpu)
+        if self.gpus_per_worker is not None and not 0 < float(self.gpus_per_worker) <= 1:
+            raise ConfigError(f"train.gpus_per_worker={self.gpus_per_worker} is outside (0, 1]",
+                              "use e.g. 0.25 to put four workers on one GPU, 1 for a whole GPU, or null")
         choices = {"amp": AMP_MODES, "scheduler": SCHEDULERS, "loss": LOSSES, "monitor": tuple(MONITORS)}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -83,6 +88,16 @@ class TrainConfig:
             raise ConfigError(f"train.max_failures={self.max_failures} is invalid", "use -1 (unlimited), 0 or more")
         if not 0 < self.onecycle_pct_start < 1:
             raise ConfigError(f"train.onecycle_pct_start={self.onecycle_pct_start} is outside (0, 1)", "use e.g. 0.3")
+
+
+def _use_gpu(value: Any) -> "bool | str":
+    """``train.use_gpu`` as True, False or "auto" (Hydra passes ``true``/``false`` as booleans)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("auto", "true", "false"):
+        return {"true": True, "false": False}.get(text, "auto")
+    raise ConfigError(f"train.use_gpu={value!r} is unknown", "use train.use_gpu=auto, true or false")
 
 
 def as_train_config(value: "TrainConfig | Mapping[str, Any]") -> TrainConfig:

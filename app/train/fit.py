@@ -56,6 +56,12 @@ def _unwrap_worker_error(exc: ray.train.TrainingFailedError) -> None:
             raise type(cause)(str(cause)) from None
 
 
+def worker_resources(cfg: TrainConfig) -> dict[str, float]:
+    """A worker's Ray reservation: its CPUs and, when it trains on a GPU, its share of one."""
+    gpu = {"GPU": float(cfg.gpus_per_worker or 1)} if cfg.use_gpu else {}
+    return {"CPU": cfg.cpus_per_worker, **gpu}
+
+
 def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTrainer:
     cfg, data = plan.cfg, plan.data
     return TorchTrainer(
@@ -68,7 +74,7 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTr
             "steps_per_epoch": spe,
         },
         scaling_config=ScalingConfig(
-            num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker}
+            num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker=worker_resources(cfg)
         ),
         run_config=RunConfig(
             name=plan.name,
@@ -85,7 +91,9 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTr
 
 def _write_predictions(best: Path, data: FitData, cfg: TrainConfig, path: Path) -> None:
     splits = {"val": data.val} | ({"test": data.test} if data.test is not None else {})
-    frames = [predict(best, ds, batch_size=cfg.eval_batch_size).assign(split=name) for name, ds in splits.items()]
+    gpus = float(cfg.gpus_per_worker or 1) if cfg.use_gpu else 0.0
+    frames = [predict(best, ds, batch_size=cfg.eval_batch_size, gpus_per_actor=gpus).assign(split=name)
+              for name, ds in splits.items()]
     pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
 
 

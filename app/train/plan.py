@@ -18,6 +18,7 @@ from ray.data.dataset import MaterializedDataset
 from app.errors import ConfigError, DataError
 from app.models.factory import build_model, plain_model_cfg
 from app.train.config import TrainConfig, as_train_config
+from app.train.device import ray_gpus, resolve_use_gpu
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class Plan:
 
 def make_plan(model_cfg: Mapping[str, Any], train_cfg: Any, data: Any, run_dir: str | Path) -> Plan:
     """Check the config and data, materialize the datasets and name the Ray Train run."""
-    cfg = as_train_config(train_cfg)
+    cfg = resolve_use_gpu(as_train_config(train_cfg), ray_gpus())
     data = FitData(*data)
     model_cfg = plain_model_cfg(model_cfg)
     if not isinstance(data.n_features, numbers.Integral) or data.n_features < 1:

@@ -15,6 +15,7 @@ import torch
 from app.contracts import KST_NAME
 from app.errors import DataError
 from app.models.factory import load_model, read_meta
+from app.train.device import select_device
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,15 @@ OUTPUT_COLUMNS = ("symbol", "ts", "prediction", "label")
 
 
 def _forward(model: torch.nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Scores on the model's device (a GPU when it was moved to one), returned on the host."""
+    device = next(model.parameters()).device
     out = []
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32))
-            out.append(model(chunk).float().numpy())
+            if device.type == "cuda":
+                chunk = chunk.pin_memory().to(device, non_blocking=True)
+            out.append(model(chunk).float().cpu().numpy())
     return np.concatenate(out) if out else np.empty(0, np.float32)
 
 
@@ -39,9 +44,10 @@ def _tensor_column(table: pa.Table, name: str) -> np.ndarray:
 class Predictor:
     """Ray Data actor: loads the model once, maps a pyarrow batch to the prediction columns."""
 
-    def __init__(self, checkpoint_dir: str, batch_size: int = 1024, threads: int = 1) -> None:
+    def __init__(self, checkpoint_dir: str, batch_size: int = 1024, threads: int = 1, use_gpu: bool = False) -> None:
         torch.set_num_threads(max(1, threads))
         self.model, _ = load_model(checkpoint_dir)
+        self.model.to(select_device(use_gpu))  # an actor given a GPU share sees it as cuda:0
         self.batch_size = batch_size
 
     def __call__(self, table: pa.Table) -> pa.Table:
@@ -85,11 +91,14 @@ def predict(
     batch_size: int = 1024,
     num_actors: int = 1,
     cpus_per_actor: float = 1.0,
+    gpus_per_actor: float = 0.0,
 ) -> pd.DataFrame:
     """Columns ``symbol, ts, prediction, label`` (float32 predictions, ts in KST), one row per window.
 
     ``data`` is a Ray Dataset of windows (``x``, ``y``, ``symbol``, ``ts``) or a mapping of numpy
     arrays with at least ``x`` (``(n, seq_len, F)``); the other columns are optional.
+    ``gpus_per_actor`` > 0 scores a dataset on GPUs (that share of one per actor); in-memory
+    windows are scored on this process's GPU when it has one.
     """
     checkpoint_dir = Path(checkpoint_dir).resolve()
     read_meta(checkpoint_dir)  # a clear error before any actor starts
@@ -102,11 +111,13 @@ def predict(
                 "checkpoint_dir": str(checkpoint_dir),
                 "batch_size": batch_size,
                 "threads": max(1, int(cpus_per_actor)),
+                "use_gpu": gpus_per_actor > 0,
             },
             batch_format="pyarrow",
             batch_size=batch_size,
             compute=ray.data.ActorPoolStrategy(size=num_actors),
             num_cpus=cpus_per_actor,
+            **({"num_gpus": gpus_per_actor} if gpus_per_actor > 0 else {}),
         ).to_pandas()
         if out.empty:
             return _frame([], [], np.empty(0, np.float32), [])
@@ -121,7 +132,7 @@ def predict(
         if x.ndim != 3:
             raise DataError(f"x has shape {x.shape}, not (n, seq_len, n_features)", "stack windows into a 3-d array")
         model, _ = load_model(checkpoint_dir)
-        pred = _forward(model, x, batch_size)
+        pred = _forward(model.to(select_device(torch.cuda.is_available())), x, batch_size)
         return _frame(data.get("symbol"), data.get("ts"), pred, data.get("y"))
     raise DataError(
         f"cannot predict from {type(data).__name__}", "pass a Ray Dataset of windows or a dict with an x array"

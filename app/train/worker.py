@@ -26,6 +26,7 @@ from app.train.amp import AmpPolicy, resolve_amp
 from app.train.batches import WindowCollate
 from app.train.checkpoint import capture_rng, read_checkpoint, restore_rng, write_checkpoint
 from app.train.config import TrainConfig
+from app.train.device import peak_gpu_memory
 from app.train.loop import (
     EarlyStopping,
     EpochStats,
@@ -47,6 +48,12 @@ def all_gather(obj: Any) -> list[Any]:
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def max_per_key(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The largest value of each key over the ranks (peak GPU memory: the busiest worker's)."""
+    keys = {k for r in rows for k in r}
+    return {k: max(r[k] for r in rows if k in r) for k in sorted(keys)}
 
 
 def bare(model: nn.Module) -> nn.Module:
@@ -133,15 +140,16 @@ def _setup(config: dict[str, Any]) -> _WorkerState:
 
 def _train_and_validate(w: _WorkerState, epoch: int) -> tuple[EpochStats, dict[str, np.ndarray]]:
     cfg = w.cfg
+    pin = w.device.type == "cuda"  # page-locked batches: the loop's copies to the GPU do not block
     train_it = ray.train.get_dataset_shard("train").iter_torch_batches(
         batch_size=cfg.batch_size,
-        collate_fn=WindowCollate(with_ts=False),
+        collate_fn=WindowCollate(with_ts=False, pin_memory=pin),
         local_shuffle_buffer_size=cfg.shuffle_buffer_batches * cfg.batch_size or None,
         local_shuffle_seed=cfg.seed + 1000 * epoch + w.rank if cfg.shuffle_buffer_batches else None,
     )
     stats = train_epoch(w.model, train_it, w.opt, w.loss_fn, w.amp, cfg.grad_accum_steps, w.device)
     val_it = ray.train.get_dataset_shard("val").iter_torch_batches(
-        batch_size=cfg.eval_batch_size, collate_fn=WindowCollate(with_ts=True)
+        batch_size=cfg.eval_batch_size, collate_fn=WindowCollate(with_ts=True, pin_memory=pin)
     )
     return stats, predict_batches(w.model, val_it, w.amp, w.device)
 
@@ -149,9 +157,10 @@ def _train_and_validate(w: _WorkerState, epoch: int) -> tuple[EpochStats, dict[s
 def _epoch(w: _WorkerState, epoch: int) -> dict[str, Any]:
     """Train and validate one epoch; the row is identical on every rank (gathered inputs)."""
     started, started_at = time.perf_counter(), time.time()
-    gathered = all_gather(_train_and_validate(w, epoch))
-    val = {k: np.concatenate([v[k] for _, v in gathered]) for k in ("pred", "y", "ts")}
-    row = epoch_metrics(epoch, [s for s, _ in gathered], val, w.loss_fn, w.opt.lr)
+    gathered = all_gather((*_train_and_validate(w, epoch), peak_gpu_memory(w.device)))
+    val = {k: np.concatenate([v[k] for _, v, _ in gathered]) for k in ("pred", "y", "ts")}
+    row = epoch_metrics(epoch, [s for s, _, _ in gathered], val, w.loss_fn, w.opt.lr) | max_per_key(
+        [m for _, _, m in gathered])
     improved = w.early.update(row[w.cfg.monitor], epoch)
     return row | {
         "is_best": improved,

@@ -66,8 +66,8 @@ def release_orphaned_groups(bundle: dict[str, float], count: int, grace_s: float
 class ReleaseWorkerGroups(Callback):
     """After each ``trainer`` trial ends, free what its killed trainer could not (see module doc)."""
 
-    def __init__(self, cpus_per_worker: float, num_workers: int) -> None:
-        self.bundle = {"CPU": float(cpus_per_worker)}
+    def __init__(self, bundle: dict[str, float], num_workers: int) -> None:
+        self.bundle = {k: float(v) for k, v in bundle.items()}  # one worker's reservation
         self.count = int(num_workers)
 
     def _release(self) -> None:

@@ -24,6 +24,7 @@ from app.train.amp import resolve_amp
 from app.train.batches import WindowCollate
 from app.train.checkpoint import capture_rng, restore_rng, write_checkpoint
 from app.train.config import TrainConfig
+from app.train.device import peak_gpu_memory, select_device
 from app.train.loop import EarlyStopping, Optimization, make_loss, predict_batches, seed_everything, steps_per_epoch
 from app.train.loop import train_epoch
 from app.train.worker import epoch_metrics, monitor_score
@@ -32,7 +33,6 @@ from app.tune.trial import best_key, best_of, running_best
 from app.tune.windows import TrialWindows
 
 log = logging.getLogger(__name__)
-DEVICE = torch.device("cpu")
 
 
 @dataclass
@@ -42,6 +42,7 @@ class _State:
     early: EarlyStopping
     amp: Any
     loss_fn: torch.nn.Module
+    device: torch.device
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
 
@@ -49,10 +50,12 @@ class _State:
 def _setup(model_cfg: dict, cfg: TrainConfig, data: TrialWindows) -> _State:
     torch.set_num_threads(cfg.cpus_per_worker)
     seed_everything(cfg.seed)
-    model = build_model(model_cfg, data.n_features)
-    amp = resolve_amp(cfg.amp, DEVICE)
+    device = select_device(bool(cfg.use_gpu))  # the trial holds a GPU share when use_gpu is on
+    model = build_model(model_cfg, data.n_features).to(device)
+    amp = resolve_amp(cfg.amp, device)
     opt = Optimization(model, cfg, amp, total_steps=steps_per_epoch(data.n_train, cfg) * cfg.epochs)
-    state = _State(model, opt, EarlyStopping(cfg.monitor_mode, cfg.early_stopping_patience), amp, make_loss(cfg))
+    state = _State(model, opt, EarlyStopping(cfg.monitor_mode, cfg.early_stopping_patience), amp, make_loss(cfg),
+                   device)
     restored = restored_state()
     if restored is not None:  # a restored trial (resumed sweep or a retry after a failure)
         model.load_state_dict(restored.model)
@@ -68,16 +71,18 @@ def _setup(model_cfg: dict, cfg: TrainConfig, data: TrialWindows) -> _State:
 def _epoch(s: _State, cfg: TrainConfig, data: TrialWindows, epoch: int) -> dict[str, Any]:
     """One epoch exactly as a single Ray Train worker runs it (rank 0's shuffle seed)."""
     started, started_at = time.perf_counter(), time.time()
+    pin = s.device.type == "cuda"
     train_it = data.train.iter_torch_batches(
         batch_size=cfg.batch_size,
-        collate_fn=WindowCollate(with_ts=False),
+        collate_fn=WindowCollate(with_ts=False, pin_memory=pin),
         local_shuffle_buffer_size=cfg.shuffle_buffer_batches * cfg.batch_size or None,
         local_shuffle_seed=cfg.seed + 1000 * epoch if cfg.shuffle_buffer_batches else None,
     )
-    stats = train_epoch(s.model, train_it, s.opt, s.loss_fn, s.amp, cfg.grad_accum_steps, DEVICE)
-    val_it = data.val.iter_torch_batches(batch_size=cfg.eval_batch_size, collate_fn=WindowCollate(with_ts=True))
-    val = predict_batches(s.model, val_it, s.amp, DEVICE)
-    row = epoch_metrics(epoch, [stats], val, s.loss_fn, s.opt.lr)
+    stats = train_epoch(s.model, train_it, s.opt, s.loss_fn, s.amp, cfg.grad_accum_steps, s.device)
+    val_it = data.val.iter_torch_batches(batch_size=cfg.eval_batch_size,
+                                         collate_fn=WindowCollate(with_ts=True, pin_memory=pin))
+    val = predict_batches(s.model, val_it, s.amp, s.device)
+    row = epoch_metrics(epoch, [stats], val, s.loss_fn, s.opt.lr) | peak_gpu_memory(s.device)
     improved = s.early.update(row[cfg.monitor], epoch)
     return row | {
         "is_best": improved,

@@ -44,6 +44,7 @@ class SweepResult:
     samples: int  # training samples over all trials and epochs
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the best trial's epochs
     plots: dict[str, str] = field(default_factory=dict, repr=False)
+    gpu_peak_mb: float | None = None  # the largest CUDA peak any trial's worker reported
 
 
 def _plain(node: Any) -> dict:
@@ -132,4 +133,6 @@ def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
         exp, results_path, overrides, run_dir / "metrics.json", run_dir / "predictions.parquet", best.trial.trial_id,
         float(frame[best_key(tcfg.metric)].iloc[0]), info["n_trials"], info["trial_epochs"],
         int(sum(int(r.get("train_samples") or 0) for t in trials for r in t.history)), best.trial.history, plots,
+        max((r["gpu_peak_allocated_mb"] for t in trials for r in t.history if r.get("gpu_peak_allocated_mb")),
+            default=None),
     )  # fmt: skip

@@ -9,6 +9,7 @@ and the nested trainers wait for each other's CPUs until "worker group startup t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -24,6 +25,8 @@ from ray import tune
 from app import console
 from app.errors import ConfigError
 from app.train.config import TrainConfig
+from app.train.device import resolve_use_gpu
+from app.train.fit import worker_resources
 from app.tune.callbacks import EpochBudget, TrialLogCallback
 from app.tune.cleanup import ReleaseWorkerGroups, release_orphaned_groups
 from app.tune.config import TuneConfig
@@ -49,7 +52,7 @@ def trial_mode(tcfg: TuneConfig, train: TrainConfig) -> str:
     """``auto``: a single-worker trial runs the loop itself (see docs/tuning.md for the measurement)."""
     if tcfg.trial_mode != "auto":
         return tcfg.trial_mode
-    return "direct" if train.num_workers == 1 and not train.use_gpu else "trainer"
+    return "direct" if train.num_workers == 1 else "trainer"
 
 
 @dataclass(frozen=True)
@@ -57,29 +60,53 @@ class Sizing:
     resources: dict[str, float]  # the trial process's own reservation
     cpus_per_trial: float  # what a running trial holds in all (its workers included)
     max_concurrent: int
+    gpus_per_worker: float = 0.0  # each training worker's GPU share (0: the trial trains on CPUs)
 
 
-def size_trials(mode: str, train: TrainConfig, tcfg: TuneConfig, cluster_cpus: float) -> Sizing:
-    """Per-trial resources and how many trials may run at once without starving each other."""
-    if mode == "direct":
-        if train.num_workers != 1:
-            raise ConfigError(f"tune.trial_mode=direct trains one worker, train.num_workers={train.num_workers}",
-                              "set train.num_workers=1 or tune.trial_mode=trainer")  # fmt: skip
-        per_trial = float(train.cpus_per_worker)
-        resources = {"CPU": per_trial}
-    else:
-        per_trial = float(train.num_workers * train.cpus_per_worker)
-        resources = {"CPU": 0, "memory": TRAINER_TRIAL_MEMORY}
-    fits = math.floor(cluster_cpus / per_trial + 1e-9)
+def gpu_share(train: TrainConfig, cpu_fits: int, cluster_gpus: float) -> float:
+    """A worker's GPU share: ``train.gpus_per_worker``, else one that lets every trial the CPUs allow
+    run at once (small models share a GPU: 1/k of one, whole GPUs when there are enough)."""
+    if train.use_gpu is not True:  # False, or "auto" not resolved against a cluster
+        return 0.0
+    if train.gpus_per_worker:
+        return float(train.gpus_per_worker)
+    workers = max(1, cpu_fits * train.num_workers)
+    return 1.0 / math.ceil(workers / cluster_gpus - 1e-9) if cluster_gpus < workers else 1.0
+
+
+def _fits(per_trial: float, available: float, what: str) -> int:
+    fits = math.floor(available / per_trial + 1e-9)
     if fits < 1:
-        raise ConfigError(f"a trial needs {per_trial:g} CPUs, the cluster has {cluster_cpus:g}",
-                          "lower train.num_workers or train.cpus_per_worker")  # fmt: skip
+        raise ConfigError(f"a trial needs {per_trial:g} {what}, the cluster has {available:g}",
+                          f"lower train.num_workers or train.{'cpus' if what == 'CPUs' else 'gpus'}_per_worker")
+    return fits
+
+
+def size_trials(mode: str, train: TrainConfig, tcfg: TuneConfig, cluster_cpus: float,
+                cluster_gpus: float = 0.0) -> Sizing:
+    """Per-trial resources and how many trials may run at once without starving each other.
+
+    ``train.use_gpu`` must be resolved (a bool): a GPU trial's workers hold a share of a GPU each,
+    and the trials that fit are the fewer of those the CPUs and those the GPUs allow.
+    """
+    if mode == "direct" and train.num_workers != 1:
+        raise ConfigError(f"tune.trial_mode=direct trains one worker, train.num_workers={train.num_workers}",
+                          "set train.num_workers=1 or tune.trial_mode=trainer")  # fmt: skip
+    per_trial = float(train.num_workers * train.cpus_per_worker)
+    fits = _fits(per_trial, cluster_cpus, "CPUs")
+    share = gpu_share(train, fits, cluster_gpus)
+    if share:
+        fits = min(fits, _fits(share * train.num_workers, cluster_gpus, "GPUs"))
+    if mode == "direct":
+        resources = {"CPU": per_trial, **({"GPU": share} if share else {})}
+    else:  # the trial's TorchTrainer reserves its workers' CPUs and GPUs
+        resources = {"CPU": 0, "memory": TRAINER_TRIAL_MEMORY}
     wanted = tcfg.max_concurrent_trials or fits
     if wanted > fits and mode == "trainer":
         log.warning("tune.max_concurrent_trials=%d would starve the trainers' workers; running %d at once",
                     wanted, fits)
     concurrent = min(wanted, fits, tcfg.num_samples)
-    return Sizing(resources, per_trial, max(1, concurrent))
+    return Sizing(resources, per_trial, max(1, concurrent), share)
 
 
 def searcher(tcfg: TuneConfig) -> Any:
@@ -116,7 +143,7 @@ def experiment_dir(run_dir: Path, tcfg: TuneConfig) -> Path:
 def _callbacks(tcfg: TuneConfig, exp: Path, mode: str, train: TrainConfig) -> list:
     callbacks: list = [TrialLogCallback(tcfg.metric, str(exp.parent / TIMES_FILE))]
     if mode == "trainer":
-        callbacks.append(ReleaseWorkerGroups(train.cpus_per_worker, train.num_workers))
+        callbacks.append(ReleaseWorkerGroups(worker_resources(train), train.num_workers))
     return callbacks
 
 
@@ -193,8 +220,12 @@ def prepare_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, A
 
 def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path) -> tune.ResultGrid:
     """Start (or with ``tune.resume`` continue) the sweep in ``exp``; Ray must be up."""
-    train = TrainConfig.from_mapping(spec.base["train"])
-    sizing = size_trials(spec.mode_of_trial, train, tcfg, float(ray.cluster_resources().get("CPU", 1)))
+    total = ray.cluster_resources()
+    gpus = float(total.get("GPU", 0))
+    train = resolve_use_gpu(TrainConfig.from_mapping(spec.base["train"]), gpus)
+    sizing = size_trials(spec.mode_of_trial, train, tcfg, float(total.get("CPU", 1)), gpus)
+    train = dataclasses.replace(train, gpus_per_worker=sizing.gpus_per_worker or None)
+    spec = dataclasses.replace(spec, base={**spec.base, "train": train.to_dict()})  # every trial trains alike
     trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), sizing.resources)
     if tcfg.resume:
         log.info("resuming the sweep in %s", exp)
@@ -216,5 +247,5 @@ def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path) -> tune.ResultGrid:
         grid = tuner.fit()
     if spec.mode_of_trial == "trainer":
         time.sleep(2.0)  # the last killed trainers' workers exit
-        release_orphaned_groups({"CPU": float(train.cpus_per_worker)}, train.num_workers, grace_s=0.0)
+        release_orphaned_groups(worker_resources(train), train.num_workers, grace_s=0.0)
     return grid

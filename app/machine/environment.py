@@ -1,0 +1,103 @@
+"""The environment check: gather the probes into ``environment.json`` and a short log block."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from app.kis.credentials import ENV_APP_KEY, ENV_APP_SECRET
+from app.machine import probe
+
+log = logging.getLogger(__name__)
+
+ENV_FILE = "environment.json"
+SECTIONS = ("python", "torch", "cuda", "gpus", "ray", "redis", "kis", "disk", "market")
+
+
+def data_source(cfg: DictConfig) -> str:
+    """``data.source`` with ``auto`` resolved the way collection resolves it (credentials or not)."""
+    source = str(cfg.data.source)
+    if source == "auto":
+        return "kis" if os.environ.get(ENV_APP_KEY) and os.environ.get(ENV_APP_SECRET) else "sim"
+    return source
+
+
+def gather(cfg: DictConfig) -> dict[str, Any]:
+    """Every section of ``environment.json``; Ray's cluster figures only if this process runs Ray."""
+    from app.data.collect import redis_url_of
+
+    torch_, cuda, gpus = probe.torch_info()
+    torch_["cpu_bf16_model"] = probe.cpu_bf16_works(cfg.model)
+    return {"python": probe.python_info(), "torch": torch_, "cuda": cuda, "gpus": gpus, "ray": probe.ray_info(),
+            "redis": probe.redis_info(redis_url_of(cfg)), "kis": probe.kis_info(data_source(cfg)),
+            "disk": probe.disk_info(cfg.store.root), "market": probe.market_info()}
+
+
+def write(run_dir: Path, env: dict[str, Any]) -> Path:
+    """Replace ``environment.json`` atomically (a reader never sees half a file)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / ENV_FILE
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".environment.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(env, fh, indent=1, default=str)
+    os.replace(tmp, path)
+    return path
+
+
+def _gpu_text(env: dict[str, Any]) -> str:
+    cuda = env["cuda"]
+    if not env["gpus"]:
+        return "no GPU" + ("" if env["torch"]["build"] == "cpu" else " visible")
+    names = ", ".join(f"{g['name']} ({g['memory_mb'] / 1024:.0f} GiB)" for g in env["gpus"])
+    return f"CUDA {cuda['version']}, cuDNN {cuda['cudnn']}, GPUs: {names}"
+
+
+def _ray_text(ray: dict[str, Any]) -> str:
+    if ray.get("started"):
+        return f"Ray {ray['version']}: {ray['nodes']} node(s), {ray['cpus']:g} CPUs, {ray['gpus']:g} GPUs"
+    return f"Ray {ray['version']} (not started yet; {ray['local_cpus']} CPUs here)"
+
+
+def _redis_text(redis: dict[str, Any]) -> str:
+    if not redis.get("configured"):
+        return "Redis: not configured"
+    if redis.get("reachable"):
+        return f"Redis {redis.get('version')} at {redis['address']}"
+    return f"Redis at {redis['address']}: no answer ({redis.get('error')})"
+
+
+def lines(env: dict[str, Any]) -> list[str]:
+    """The log block: four lines, never a secret (credentials appear as variable names)."""
+    t, kis, disk, market = env["torch"], env["kis"], env["disk"], env["market"]
+    creds = ", ".join(kis["set"]) + " set" if kis["set"] else "no KIS credentials set"
+    nxt = f", next open {market['next_open']}" if market.get("next_open") and market["state"] != "open" else ""
+    return [
+        f"environment: Python {env['python']['version']}, torch {t['version']} ({t['build']} build), {_gpu_text(env)}",
+        f"environment: {_ray_text(env['ray'])}; {_redis_text(env['redis'])}",
+        f"environment: data source {kis['source']}, {creds}; {disk['free_mb'] / 1024:,.1f} GiB free at {disk['path']}",
+        f"environment: KRX {market['state']} at {market['now']}{nxt}",
+    ]
+
+
+def check(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Probe, write ``environment.json`` into the run folder and log the block; returns the sections."""
+    env = gather(cfg)
+    write(run_dir, env)
+    for line in lines(env):
+        log.info("%s", line)
+    return env
+
+
+def refresh_ray(run_dir: Path) -> None:
+    """After the stages: the cluster's CPUs and GPUs, now that Ray runs (if any stage started it)."""
+    path = run_dir / ENV_FILE
+    ray = probe.ray_info()
+    if not path.exists() or not ray.get("started"):
+        return
+    env = json.loads(path.read_text())
+    write(run_dir, env | {"ray": ray})

@@ -1,0 +1,36 @@
+"""``stage=doctor`` and the environment check that starts every other run."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from app.config import stages_of
+from app.errors import ServiceError
+from app.machine.environment import check, write
+from app.machine.needs import missing, run_stages_of
+
+log = logging.getLogger(__name__)
+
+
+def at_start(cfg: DictConfig, run_dir: Path) -> None:
+    """The check every run begins with, without starting Ray; ``doctor`` runs its own, with Ray."""
+    if "doctor" not in stages_of(cfg):
+        check(cfg, run_dir)
+
+
+def run_doctor(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Start or join Ray, check the environment, and fail (exit 1) listing what the run lacks."""
+    from app.ray_runtime import init_ray
+
+    init_ray(cfg.ray)
+    env = check(cfg, run_dir)
+    gaps = missing(env, cfg)
+    env["doctor"] = {"stages": run_stages_of(cfg), "missing": gaps}
+    write(run_dir, env)
+    if gaps:
+        raise ServiceError(f"doctor: this machine lacks {'; '.join(gaps)}")
+    log.info("doctor: nothing the configured stages (%s) need is missing", ", ".join(env["doctor"]["stages"]))
+    return env

@@ -1,0 +1,50 @@
+"""Every run begins with the environment check and records each stage's process-tree memory."""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app import stages
+from tests.conftest import compose_config
+
+SECTIONS = {"python", "torch", "cuda", "gpus", "ray", "redis", "kis", "disk", "market"}
+HOLD = "import time; x = bytearray(80 * 1024**2); x[::4096] = b'1' * len(x[::4096]); time.sleep(3)"
+
+
+def hungry_stage(cfg, run_dir: Path) -> dict:
+    """A stand-in collection whose child process holds 80 MB for a while, as a Ray worker would."""
+    child = subprocess.Popen([sys.executable, "-c", HOLD])
+    try:
+        time.sleep(2.0)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    return {"totals": {"bars_fetched": 10, "requests": 1}}
+
+
+def test_a_run_checks_the_environment_first_and_records_memory_per_stage(tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(stages.RUNNERS, "collect", f"{__name__}:hungry_stage")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    cfg = compose_config("stage=collect", f"store.root={tmp_path / 'store'}", "redis.url=''")
+    run = tmp_path / "run"
+    with caplog.at_level(logging.INFO, logger="app"):
+        stages.run_stages(cfg, run)
+    env = json.loads((run / "environment.json").read_text())
+    assert SECTIONS <= set(env) and env["redis"] == {"configured": False, "reachable": None}
+    assert env["disk"]["path"] == str(tmp_path / "store") and env["disk"]["free_mb"] > 0
+    block = [r.getMessage() for r in caplog.records if r.getMessage().startswith("environment:")]
+    assert 1 <= len(block) <= 6
+    first_stage = next(i for i, r in enumerate(caplog.records) if "stage collect done" in r.getMessage())
+    assert all(caplog.records.index(r) < first_stage for r in caplog.records if r.getMessage() in block)
+    timing = json.loads((run / "stage_timings.json").read_text())["collect"]
+    assert timing["peak_rss_mb"] >= timing["driver_peak_rss_mb"] > 0
+    assert timing["peak_rss_mb"] - timing["driver_peak_rss_mb"] > 60  # the child's 80 MB counted
+
+
+def test_doctor_is_not_part_of_all():
+    assert "doctor" not in stages.stages_of(compose_config())
+    assert stages.stages_of(compose_config("stage=[train,doctor]")) == ["doctor", "train"]  # it runs first
