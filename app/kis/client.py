@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -107,7 +108,7 @@ class KisClient:
         self.tokens = TokenManager(
             store, self._oauth.issue_token, interval_s=s.token_interval_s, refresh_before_s=s.token_refresh_before_s,
         )
-        self._approval: str | None = None
+        self._approval: tuple[str, float] | None = None  # (key, monotonic time it was issued)
 
     def _make_limiter(self) -> RateLimiter:
         s = self.settings
@@ -155,11 +156,12 @@ class KisClient:
         await self.tokens.invalidate(token.access_token)
         return revoked
 
-    async def approval_key(self) -> str:
-        """The websocket approval key (asked once per client)."""
-        if self._approval is None:
-            self._approval = await self._oauth.approval_key()
-        return self._approval
+    async def approval_key(self, *, renew: bool = False) -> str:
+        """The websocket approval key: cached, asked for again once it is a day old (or on ``renew``,
+        after the server refused it)."""
+        if renew or self._approval is None or time.monotonic() - self._approval[1] >= ep.APPROVAL_LIFETIME_S:
+            self._approval = (await self._oauth.approval_key(), time.monotonic())
+        return self._approval[0]
 
     # ---- quotations: one call each -------------------------------------------------------------
 

@@ -37,6 +37,14 @@ def latest_session_on_or_before(day: dt.date) -> dt.date:
     return cal.date_to_session(day.isoformat(), direction="previous").date()
 
 
+def is_session(day: dt.date) -> bool:
+    """Whether KRX trades on ``day`` (False outside the calendar's range)."""
+    cal = _calendar()
+    if not cal.first_session.date() <= day <= cal.last_session.date():
+        return False
+    return bool(cal.is_session(day.isoformat()))
+
+
 def sessions(start: dt.date, end: dt.date) -> tuple[list[dt.date], np.ndarray, np.ndarray]:
     """Sessions in [start, end] with open and close as minutes after midnight KST."""
     cal = _calendar()
