@@ -125,7 +125,8 @@ class KisWebSocket:
         self._closing = False
         self.fatal: AppError | None = None
         #: frames, records, pings (answered), reconnects, extra_fields, bad_frames, connections
-        self.stats: collections.Counter[str] = collections.Counter()
+        self.stats: collections.Counter[str] = collections.Counter({k: 0 for k in (
+            "connections", "reconnects", "frames", "records", "pings", "extra_fields", "bad_frames")})
 
     @classmethod
     def for_client(cls, client, **kw) -> "KisWebSocket":
