@@ -206,6 +206,12 @@ async def drop_websockets(request: web.Request) -> web.Response:
     return web.json_response({"dropped": len(sessions)})
 
 
+async def _close_websockets(app: web.Application) -> None:
+    """On shutdown, close open websockets (otherwise the server waits for their clients)."""
+    for session in list(app[STATE].ws_sessions):
+        await session.ws.close(code=1001, message=b"server shutdown")
+
+
 def master_handler(market_name: str):
     async def handler(request: web.Request) -> web.Response:
         data = master.master_zip(request.app[STATE].market, market_name)
@@ -233,6 +239,7 @@ def create_app(cfg: SimConfig, market: Market | None = None) -> web.Application:
     app.router.add_get("/sim/stats", stats)
     app.router.add_post("/sim/reset-stats", reset_stats)
     app.router.add_post("/sim/ws/drop", drop_websockets)
+    app.on_shutdown.append(_close_websockets)
     return app
 
 
