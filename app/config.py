@@ -79,6 +79,7 @@ class KisConfig:
     token_interval_s: float = 60.0  # at most one token issuance per app key this often (KIS: 1/min)
     token_dir: Optional[str] = None  # file token store when there is no Redis; None = user cache dir
     custtype: str = "P"
+    ws_url: Optional[str] = None  # realtime websocket host; None = KIS's for env, or base_url's host
 
 
 @dataclass
@@ -185,6 +186,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("data=file needs data.path", "add data.path=/abs/path/to/bars.parquet (or .csv)")
     if cfg.kis.env not in ("real", "paper"):
         raise ConfigError(f"kis.env={cfg.kis.env!r} is unknown", "use kis.env=real or kis.env=paper")
+    if cfg.kis.ws_url and not str(cfg.kis.ws_url).startswith(("ws://", "wss://")):
+        raise ConfigError(f"kis.ws_url={cfg.kis.ws_url!r} is not a websocket URL", "write ws://host:port or null")
     _validate_groups(cfg)
     if cfg.redis.url and urlsplit(cfg.redis.url).password:
         raise ConfigError(
