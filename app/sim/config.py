@@ -25,8 +25,8 @@ class FaultConfig:
     slow_seconds: float = 2.0
     drop: float = 0.0  # close the connection without an answer
     malformed_json: float = 0.0  # HTTP 200 with a truncated JSON body
-    token_expire_after: int | None = None  # a token expires after N authorised requests (EGW00123)
     ws_drop_after_frames: int | None = None  # drop each websocket connection after it sent N data frames
+    token_expire_after: int | None = None  # a token expires after N authorised requests (EGW00123)
 
 
 @dataclass
