@@ -3,6 +3,7 @@ echo, the subscription limit, one session per app key, reconnects that re-subscr
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import defaultdict
 
@@ -106,20 +107,22 @@ def test_subscription_limit_and_one_session_per_app_key(tmp_path):
         asyncio.run(main(sim))
 
 
-def test_dropped_connection_reconnects_resubscribes_and_reports_the_gap(tmp_path):
+def test_dropped_connection_reconnects_resubscribes_and_reports_the_gap(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+
     async def main(sim):
         async with _client(sim, tmp_path) as kis, KisWebSocket.for_client(kis, backoff=FAST) as ws:
             for s in SYMBOLS[:2]:
                 await ws.subscribe("H0STCNT0", s)
             before = await _until(ws, lambda ev: len({e.symbol for e in ev}) == 2 and len(ev) >= 20)
             assert await asyncio.to_thread(sim.drop_websockets) == 1
-            after = await _until(ws, lambda ev: any(isinstance(e, Gap) for e in ev)
-                                 and len({e.symbol for e in ev if isinstance(e, Tick)}) == 2)
-            return before, after, dict(ws.stats)
+            after = await _until(ws, _both_resumed)
+            return before, after, dict(ws.stats), await kis.approval_key()
 
     with _sim(ws_replay_speed=600) as sim:
-        before, after, stats = asyncio.run(main(sim))
+        before, after, stats, key = asyncio.run(main(sim))
         server = sim.stats()
+    assert "reconnecting" in caplog.text and key not in caplog.text  # the approval key is never logged
     gap = next(e for e in after if isinstance(e, Gap))
     seen = {}
     for t in before + [e for e in after[:after.index(gap)] if isinstance(e, Tick)]:
@@ -130,6 +133,11 @@ def test_dropped_connection_reconnects_resubscribes_and_reports_the_gap(tmp_path
         assert min(t.ts for t in resumed if t.symbol == s) > gap.last_seen[s]
     assert server["ws_connections"] == 2 and server["ws_subscribed"] == 4 and server["ws_drops"] == 1
     assert stats["reconnects"] == 1 and stats["connections"] == 2
+
+
+def _both_resumed(events: list) -> bool:
+    gaps = [k for k, e in enumerate(events) if isinstance(e, Gap)]
+    return bool(gaps) and len({e.symbol for e in events[gaps[0]:] if isinstance(e, Tick)}) == 2
 
 
 @pytest.mark.parametrize("healthy_after_s, attempts", [(0.0, [1, 1, 1]), (60.0, [1, 2, 3])])
