@@ -88,6 +88,7 @@ class KisConfig:
     token_interval_s: float = 60.0  # at most one token issuance per app key this often (KIS: 1/min)
     token_dir: Optional[str] = None  # file token store when there is no Redis; None = user cache dir
     custtype: str = "P"
+    ws_url: Optional[str] = None  # realtime websocket host; None = KIS's for env, or base_url's host
 
 
 @dataclass
@@ -200,6 +201,8 @@ def validate(cfg: DictConfig) -> None:
     _validate_file_source(data)
     if cfg.kis.env not in ("real", "paper"):
         raise ConfigError(f"kis.env={cfg.kis.env!r} is unknown", "use kis.env=real or kis.env=paper")
+    if cfg.kis.ws_url and not str(cfg.kis.ws_url).startswith(("ws://", "wss://")):
+        raise ConfigError(f"kis.ws_url={cfg.kis.ws_url!r} is not a websocket URL", "write ws://host:port or null")
     _validate_groups(cfg)
     _validate_run_dirs(cfg)
     _validate_training(cfg)

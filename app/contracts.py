@@ -29,6 +29,22 @@ BARS_SCHEMA = pa.schema(
 )
 BAR_COLUMNS = tuple(BARS_SCHEMA.names)
 
+#: Ticks: one row per trade from the realtime feed (H0STCNT0), in arrival order; ``ts`` is the
+#: exchange time of the trade, ``cum_*`` the session's running totals, ``session`` KIS's session code.
+TICKS_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("s", tz=KST_NAME), nullable=False),
+        pa.field("price", pa.float64(), nullable=False),
+        pa.field("quantity", pa.int64(), nullable=False),
+        pa.field("cum_volume", pa.int64(), nullable=False),
+        pa.field("cum_value", pa.int64(), nullable=False),
+        pa.field("bid", pa.float64(), nullable=False),
+        pa.field("ask", pa.float64(), nullable=False),
+        pa.field("session", pa.string(), nullable=False),
+    ]
+)
+
 #: Frequencies a Bars table can have; the store partitions by these names.
 FREQS = ("D", "W", "M", "Y", "1m")
 

@@ -68,6 +68,7 @@ def kis_settings(cfg: DictConfig, api: ApiSource, redis_url: str) -> KisSettings
         retry_budget_s=k.retry_budget_s,
         max_connections=k.max_connections, token_refresh_before_s=k.token_refresh_before_s,
         token_interval_s=k.token_interval_s, token_dir=k.token_dir, market=cfg.data.market, custtype=k.custtype,
+        ws_url=k.ws_url,
     )
 
 

@@ -60,10 +60,18 @@ def _changed_overlap(stored: pa.Table, fetched: pa.Table, ts: dt.datetime) -> bo
     return abs(old["open"][0].as_py() - new["open"][0].as_py()) > 1e-9 * max(1.0, old["open"][0].as_py())
 
 
+def _past_minutes(client, spec: CollectSpec) -> bool:
+    """Minute bars of past sessions come from FHKST03010230, which only the real host serves;
+    elsewhere (the paper host) 1m collection is the server's current session."""
+    return spec.freq == "1m" and client.settings.env == "real"
+
+
 async def _fetch(client, symbol: str, spec: CollectSpec, ranges: list[FetchRange]) -> pa.Table:
     tables = []
     for r in ranges:
-        if spec.freq == "1m":
+        if _past_minutes(client, spec):
+            tables.append(await client.past_minute_bars(symbol, r.start, r.end))
+        elif spec.freq == "1m":
             since = r.overlap.strftime("%H%M%S") if r.overlap is not None and r.overlap.date() == r.start else "090000"
             tables.append(await client.minute_bars(symbol, start=since))
         else:
@@ -106,9 +114,10 @@ def without_final_overlap(ranges: list[FetchRange], stored: pa.Table | None, lat
 
 async def _collect(client, store: BarStore, symbol: str, spec: CollectSpec, latest: dict | None) -> SymbolOutcome:
     stored_range = store.ts_range(spec.freq, symbol)
-    start = spec.start if spec.freq != "1m" else _end_of(spec)
+    past = _past_minutes(client, spec)
+    start = spec.start if spec.freq != "1m" or past else _end_of(spec)
     ranges = missing_ranges(stored_range, start, _end_of(spec))
-    if spec.freq == "1m":
+    if spec.freq == "1m" and not past:
         ranges = ranges[-1:]  # one session at a time: the server's current one
     stored = store.read(spec.freq, symbol) if stored_range else None
     ranges = without_final_overlap(ranges, stored, latest, spec)

@@ -5,6 +5,7 @@ Public entry points (imported lazily so that ``app.kis.master`` stays light):
 - :class:`~app.kis.client.KisClient` with :class:`~app.kis.settings.KisSettings` and
   :class:`~app.kis.credentials.Credentials`;
 - :class:`~app.kis.errors.KisError` (an :class:`app.errors.AppError`);
+- :class:`~app.kis.ws.KisWebSocket`, the realtime client (ticks, books, gaps);
 - :func:`app.kis.redact.install` to mask secrets at log handlers.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ _EXPORTS = {
     "Credentials": "app.kis.credentials",
     "KisError": "app.kis.errors",
     "KisAuthError": "app.kis.errors",
+    "KisWebSocket": "app.kis.ws",
 }
 __all__ = list(_EXPORTS)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,7 +25,7 @@ from app.kis import endpoints as ep
 from app.kis import parse
 from app.kis.credentials import Credentials
 from app.kis.oauth import OAuth
-from app.kis.paging import SESSION_OPEN, walk_dates, walk_minutes
+from app.kis.paging import SESSION_OPEN, walk_dates, walk_minutes, walk_past_minutes
 from app.kis.ratelimit import RateLimiter, Unlimited, paced_rate, shared_local_limiter
 from app.kis.redis_conn import connect, redis_url
 from app.kis.redis_limiter import RedisLimiter
@@ -107,7 +108,7 @@ class KisClient:
         self.tokens = TokenManager(
             store, self._oauth.issue_token, interval_s=s.token_interval_s, refresh_before_s=s.token_refresh_before_s,
         )
-        self._approval: str | None = None
+        self._approval: tuple[str, float] | None = None  # (key, monotonic time it was issued)
 
     def _make_limiter(self) -> RateLimiter:
         s = self.settings
@@ -155,11 +156,12 @@ class KisClient:
         await self.tokens.invalidate(token.access_token)
         return revoked
 
-    async def approval_key(self) -> str:
-        """The websocket approval key (asked once per client)."""
-        if self._approval is None:
-            self._approval = await self._oauth.approval_key()
-        return self._approval
+    async def approval_key(self, *, renew: bool = False) -> str:
+        """The websocket approval key: cached, asked for again once it is a day old (or on ``renew``,
+        after the server refused it)."""
+        if renew or self._approval is None or time.monotonic() - self._approval[1] >= ep.APPROVAL_LIFETIME_S:
+            self._approval = (await self._oauth.approval_key(), time.monotonic())
+        return self._approval[0]
 
     # ---- quotations: one call each -------------------------------------------------------------
 
@@ -217,6 +219,17 @@ class KisClient:
         _listed(symbol, data.get("output1"), rows)
         return rows
 
+    async def past_minute_chart_rows(self, symbol: str, day: DateLike, hour: str = "153000") -> list[dict]:
+        """FHKST03010230 raw (real host only): up to 120 one-minute rows at or before (day, hour),
+        newest first, continuing into earlier sessions."""
+        params = {**self._base(symbol), "FID_INPUT_HOUR_1": _hhmmss(hour),
+                  "FID_INPUT_DATE_1": as_date(day).strftime("%Y%m%d"), "FID_PW_DATA_INCU_YN": "Y",
+                  "FID_FAKE_TICK_INCU_YN": ""}
+        data = await self.get(ep.PAST_MINUTE_CHART, params)
+        rows = parse.rows_of(data, "output2")
+        _listed(symbol, data.get("output1"), rows)
+        return rows
+
     async def daily_price(self, symbol: str, period: str = "D", adjusted: bool = True) -> pa.Table:
         """FHKST01010400: the last 30 days/weeks/months, ascending. This endpoint sends no traded
         value, so ``value`` is 0 here; use :meth:`daily_bars` when value matters."""
@@ -256,6 +269,18 @@ class KisClient:
         day = table.column("ts")[0].as_py().date()
         cut = dt.datetime.combine(day, dt.datetime.strptime(first, "%H%M%S").time(), tzinfo=KST)
         return table.filter(pc.greater_equal(table.column("ts"), pa.scalar(cut, table.schema.field("ts").type)))
+
+    async def past_minute_bars(self, symbol: str, start: DateLike, end: DateLike | None = None) -> pa.Table:
+        """1-minute bars of every session in [start, end] (real host only; KIS keeps about a year),
+        ascending, no gaps or duplicates at page seams; per-minute ``value`` as in :meth:`minute_bars`."""
+        first, last = as_date(start), as_date(end) if end is not None else dt.datetime.now(KST).date()
+        if first > last:
+            raise DataError(f"start {first} is after end {last}", "swap the dates")
+        rows = await walk_past_minutes(lambda d, h: self.past_minute_chart_rows(symbol, d, h), first, last,
+                                       ep.PAST_MINUTE_CHART.max_rows)
+        if not rows:
+            return empty_bars()
+        return parse.minute_bars([parse.minute_rows(normalize_symbol(symbol), rows)])
 
     async def map_symbols(
         self, fn: Callable[..., Awaitable[T]], symbols: Iterable[str], *args: Any,

@@ -11,6 +11,17 @@ BASE_URLS = {
 #: Requests per second per app key (official notice of 2026-04: 18 real, 1 paper).
 DEFAULT_RATE = {"real": 18.0, "paper": 1.0}
 
+#: Realtime websocket hosts (plain ws://); clients connect to ``{host}/tryitout``.
+WS_URLS = {
+    "real": "ws://ops.koreainvestment.com:21000",
+    "paper": "ws://ops.koreainvestment.com:31000",
+}
+WS_PATH = "/tryitout"
+#: Registrations per websocket session, counted over (tr_id, tr_key); one session per app key.
+WS_MAX_SUBSCRIPTIONS = 41
+#: A websocket approval key is good for a day; it is asked for again after this long.
+APPROVAL_LIFETIME_S = 86400.0
+
 TOKEN_PATH = "/oauth2/tokenP"
 REVOKE_PATH = "/oauth2/revokeP"
 APPROVAL_PATH = "/oauth2/Approval"
@@ -35,6 +46,9 @@ DAILY_PRICE = Endpoint(f"{_Q}/inquire-daily-price", "FHKST01010400", max_rows=30
 PAST_MINUTE_CHART = Endpoint(
     f"{_Q}/inquire-time-dailychartprice", "FHKST03010230", max_rows=120, real_only=True
 )
+
+SEARCH_INFO = Endpoint(f"{_Q}/search-info", "CTPF1604R")
+CHK_HOLIDAY = Endpoint(f"{_Q}/chk-holiday", "CTCA0903R", real_only=True)
 
 PERIODS = ("D", "W", "M", "Y")
 MARKETS = ("J", "NX", "UN")

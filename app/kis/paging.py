@@ -4,8 +4,10 @@ Date charts: ask for [start, date2], take the newest ``max_rows`` rows, set the 
 to the oldest date − 1 day; stop on a short page or once ``start`` is reached. Minute charts:
 ask for rows at or before ``hour``; next ``hour`` = oldest − 1 minute; stop on a short page, at
 the session open, or once the minute before ``start`` is in hand (its cumulative value is what
-the first wanted minute's value is measured from). Rows outside the asked range and rows already
-seen are dropped, so page seams never duplicate.
+the first wanted minute's value is measured from). Past minute charts: ask for rows at or before
+(date, hour) with earlier sessions included; next cursor = the oldest row − 1 minute; stop on an
+empty or short page or once a row older than ``start`` arrives. Rows outside the asked range and
+rows already seen are dropped, so page seams never duplicate.
 """
 from __future__ import annotations
 
@@ -68,4 +70,31 @@ async def walk_minutes(
         if oldest < start or oldest <= session_open or oldest < "000100":  # no wrap past midnight
             break
         hour = minus_minute(oldest)
+    return out
+
+
+async def walk_past_minutes(
+    fetch: Callable[[dt.date, str], Awaitable[list[dict]]],
+    start: dt.date, end: dt.date, max_rows: int, last_hour: str = "235959",
+) -> list[dict]:
+    """Minute rows of the sessions in [start, end], newest first as the pages come."""
+    out: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    first, last = _ymd(start), _ymd(end)
+    day, hour = end, last_hour
+    while True:
+        rows = await fetch(day, hour)
+        cursor = (_ymd(day), hour)
+        keys = [(r["stck_bsop_date"], str(r.get("stck_cntg_hour", "")).zfill(6)) for r in rows]
+        kept = [(k, r) for k, r in zip(keys, rows) if k <= cursor and k not in seen and first <= k[0] <= last]
+        seen.update(k for k, _ in kept)
+        out.extend(r for _, r in kept)
+        if len(rows) < max_rows or not kept or min(k[0] for k in keys) < first:
+            break
+        oldest = min(k for k, _ in kept)
+        day = dt.datetime.strptime(oldest[0], "%Y%m%d").date()
+        if oldest[1] <= "000000":
+            day, hour = day - dt.timedelta(days=1), last_hour
+        else:
+            hour = minus_minute(oldest[1])
     return out

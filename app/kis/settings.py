@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.errors import ConfigError
-from app.kis.endpoints import BASE_URLS, DEFAULT_RATE, MARKETS, TOKEN_INTERVAL_S
+from app.kis.endpoints import BASE_URLS, DEFAULT_RATE, MARKETS, TOKEN_INTERVAL_S, WS_URLS
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class KisSettings:
     retry_budget_s: float = 120.0  # wall time one call may spend on retries (rate-limit ones unbounded in count)
     market: str = "J"  # FID_COND_MRKT_DIV_CODE: J (KRX), NX, UN
     custtype: str = "P"  # P individual, B corporate
+    ws_url: str | None = None  # realtime host; None = the env's, or base_url's host when base_url is set
 
     def __post_init__(self) -> None:
         problems = []
@@ -45,6 +46,16 @@ class KisSettings:
     @property
     def url(self) -> str:
         return (self.base_url or BASE_URLS[self.env]).rstrip("/")
+
+    @property
+    def websocket_url(self) -> str:
+        """The realtime host: ``ws_url``, else the REST override's host (the simulator serves both
+        on one port), else KIS's websocket host of ``env``."""
+        if self.ws_url:
+            return self.ws_url.rstrip("/")
+        if self.base_url:
+            return self.base_url.rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return WS_URLS[self.env]
 
     @property
     def limit(self) -> float:

@@ -45,6 +45,14 @@ def next_session_after(day: dt.date) -> dt.date:
     return cal.date_to_session(nxt.isoformat(), direction="next").date()
 
 
+def is_session(day: dt.date) -> bool:
+    """Whether KRX trades on ``day`` (False outside the calendar's range)."""
+    cal = _calendar()
+    if not cal.first_session.date() <= day <= cal.last_session.date():
+        return False
+    return bool(cal.is_session(day.isoformat()))
+
+
 def sessions(start: dt.date, end: dt.date) -> tuple[list[dt.date], np.ndarray, np.ndarray]:
     """Sessions in [start, end] with open and close as minutes after midnight KST."""
     cal = _calendar()

@@ -25,6 +25,7 @@ class FaultConfig:
     slow_seconds: float = 2.0
     drop: float = 0.0  # close the connection without an answer
     malformed_json: float = 0.0  # HTTP 200 with a truncated JSON body
+    ws_drop_after_frames: int | None = None  # drop each websocket connection after it sent N data frames
     token_expire_after: int | None = None  # a token expires after N authorised requests (EGW00123)
     # quotations of these codes always answer HTTP 503 (a backend that stays down for some symbols)
     fail_symbols: list[str] = field(default_factory=list)
@@ -129,6 +130,8 @@ def validate(cfg: SimConfig) -> SimConfig:
         _check_prob(name, getattr(cfg.faults, name))
     if cfg.faults.token_expire_after is not None and cfg.faults.token_expire_after < 1:
         raise ConfigError("faults.token_expire_after must be >= 1", "use null to disable it")
+    if cfg.faults.ws_drop_after_frames is not None and cfg.faults.ws_drop_after_frames < 1:
+        raise ConfigError("faults.ws_drop_after_frames must be >= 1", "use null to disable it")
     m = cfg.market
     _check_date("start", m.start)
     _check_date("today", m.today)

@@ -22,12 +22,16 @@ class Stats:
     max_in_window: int = 0
     ws_connections: int = 0
     ws_frames: int = 0
+    ws_subscribed: int = 0  # subscriptions acknowledged (OPSP0000), re-subscriptions included
+    ws_pongs: int = 0  # PINGPONG echoes received from clients
+    ws_drops: int = 0  # connections dropped on purpose (faults.ws_drop_after_frames, POST /sim/ws/drop)
 
     def as_dict(self) -> dict:
         return {"requests": self.requests, "rate_limited": self.rate_limited,
                 "spurious_rate_limited": self.spurious_rate_limited, "token_issuances": self.token_issuances,
                 "faults": dict(self.faults), "max_in_window": self.max_in_window,
-                "ws_connections": self.ws_connections, "ws_frames": self.ws_frames}
+                "ws_connections": self.ws_connections, "ws_frames": self.ws_frames,
+                "ws_subscribed": self.ws_subscribed, "ws_pongs": self.ws_pongs, "ws_drops": self.ws_drops}
 
 
 class SlidingWindow:

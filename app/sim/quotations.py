@@ -1,4 +1,4 @@
-"""The four quotation endpoints (kis-api.md §4(a)-(d)): query validation and body assembly.
+"""The quotation endpoints: query validation and body assembly.
 
 Each handler takes the upper-cased query and returns ``(http_status, body_bytes)``. Bodies are
 assembled from the pre-serialised pieces of :mod:`app.sim.rows`.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from app.sim import quotes
+from app.sim.history import PAGE_ROWS, MinuteHistory
 from app.sim.market import Market
 from app.sim.rows import CHART_ROWS, MINUTE_ROWS, OK_TAIL, RowCache
 
@@ -75,7 +76,12 @@ class Quotations:
             f"{_Q}/inquire-daily-itemchartprice": ("FHKST03010100", self.daily_chart),
             f"{_Q}/inquire-time-itemchartprice": ("FHKST03010200", self.minute_chart),
             f"{_Q}/inquire-daily-price": ("FHKST01010400", self.daily_price),
+            f"{_Q}/inquire-time-dailychartprice": ("FHKST03010230", self.past_minute_chart),
         }
+        from app.sim.reference import Reference
+
+        self.history = MinuteHistory(market)
+        self.routes.update(Reference(market, ParamError).routes)
 
     def _known(self, code: str) -> bool:
         return code in self.m.names
@@ -111,6 +117,19 @@ class Quotations:
         if not self._known(code):
             return self._unknown("output1", self._unknown_minute)
         page = self.rows.minute_blob(code).page(int(hour), 0, MINUTE_ROWS)
+        return self.rows.minute_head(code) + page + b"]," + OK_TAIL
+
+    def past_minute_chart(self, q: dict[str, str]) -> bytes:
+        """FHKST03010230: up to 120 minute rows at or before (DATE_1, HOUR_1), across sessions with
+        FID_PW_DATA_INCU_YN=Y."""
+        code = _market_and_code(q)
+        day, hour = _date(q, "FID_INPUT_DATE_1"), _need(q, "FID_INPUT_HOUR_1")
+        if len(hour) != 6 or not hour.isdigit():
+            raise ParamError("OPSQ2002", "ERROR : INPUT FIELD SIZE ERROR [FID_INPUT_HOUR_1]")
+        if not self._known(code):
+            return self._unknown("output1", self._unknown_minute)
+        past = q.get("FID_PW_DATA_INCU_YN", "N").upper() == "Y"
+        page = self.history.page(code, day, hour, past, PAGE_ROWS)
         return self.rows.minute_head(code) + page + b"]," + OK_TAIL
 
     def daily_price(self, q: dict[str, str]) -> bytes:

@@ -39,6 +39,12 @@ class SimHandle:
         req = urllib.request.Request(f"{self.base_url}/sim/reset-stats", data=b"", method="POST")
         urllib.request.urlopen(req, timeout=10).close()
 
+    def drop_websockets(self) -> int:
+        """Cut every open websocket connection now (the clients see an abnormal close)."""
+        req = urllib.request.Request(f"{self.base_url}/sim/ws/drop", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return int(json.loads(resp.read())["dropped"])
+
     def stop(self) -> None:
         if not self._stopped:
             self._stopped = True

@@ -23,6 +23,8 @@ from app.sim.quotations import ParamError, Quotations, business_error
 from app.sim.tape import Tape
 
 JSON = "application/json"
+#: TRs the paper host does not serve.
+REAL_ONLY = frozenset({"FHKST03010230", "CTCA0903R"})
 
 
 class SimState:
@@ -36,8 +38,17 @@ class SimState:
         self.quotations = Quotations(self.market)
         self.tape = Tape(self.market)
         self.ws_owners: dict = {}  # app key -> its one websocket session
+        self.ws_sessions: set = set()  # every open websocket session
+        self._replay_origin: tuple[float, int] | None = None
         self._gt = itertools.count(1)
         self._gt_prefix = secrets.token_hex(5).upper()
+
+    def replay_origin(self, now_real: float, start_sim: int) -> tuple[float, int]:
+        """The websocket replay clock: (loop time, simulated second) fixed by the first subscription,
+        so that every session and every reconnect sees the same market time."""
+        if self._replay_origin is None:
+            self._replay_origin = (now_real, start_sim)
+        return self._replay_origin
 
     def gt_uid(self) -> str:
         return f"{self._gt_prefix}{next(self._gt):022d}"
@@ -165,6 +176,8 @@ def quotation_handler(tr_id: str, handle):
         sent_tr = request.headers.get("tr_id")
         if sent_tr != tr_id:
             return _json_response(business_error("OPSQ0002", "없는 서비스 코드 입니다"), 200, sent_tr or "", st)
+        if tr_id in REAL_ONLY and st.cfg.env == "paper":
+            return _json_response(business_error("EGW00213", "모의투자 tr이 아닙니다"), 500, tr_id, st)
         try:
             body = handle({k.upper(): v for k, v in request.query.items()})
         except ParamError as e:
@@ -185,6 +198,21 @@ async def reset_stats(request: web.Request) -> web.Response:
     st.stats.__init__()
     st.window.reset()
     return web.json_response({"ok": True})
+
+
+async def drop_websockets(request: web.Request) -> web.Response:
+    """Fault switch: cut every open websocket connection now, without a close frame."""
+    st = request.app[STATE]
+    sessions = list(st.ws_sessions)
+    for session in sessions:
+        session.drop()
+    return web.json_response({"dropped": len(sessions)})
+
+
+async def _close_websockets(app: web.Application) -> None:
+    """On shutdown, close open websockets (otherwise the server waits for their clients)."""
+    for session in list(app[STATE].ws_sessions):
+        await session.ws.close(code=1001, message=b"server shutdown")
 
 
 def master_handler(market_name: str):
@@ -213,6 +241,8 @@ def create_app(cfg: SimConfig, market: Market | None = None) -> web.Application:
         app.router.add_get(path, websocket)
     app.router.add_get("/sim/stats", stats)
     app.router.add_post("/sim/reset-stats", reset_stats)
+    app.router.add_post("/sim/ws/drop", drop_websockets)
+    app.on_shutdown.append(_close_websockets)
     return app
 
 

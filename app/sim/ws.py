@@ -2,14 +2,18 @@
 
 Served at ``/tryitout`` (and ``/tryitout/{tr_id}``, ``/``) on the REST port. One session per app
 key (the key behind the approval key of the first message); a second one is refused with OPSP8996.
-H0STCNT0 (trades) and H0STASP0 (10-level book) replay today's prints from the open (or from
-``now``) at ``ws_replay_speed``; prints that fall due together go out in one frame with their
-count. H0STCNI0/H0STCNI9 (order notices) are acknowledged encrypted and stay silent: the simulator
+H0STCNT0 (trades) and H0STASP0 (10-level book) replay today's prints at ``ws_replay_speed`` on
+one clock for the whole server, started by the first subscription at the open (or at ``now``):
+a later subscription, or a client that reconnects, joins at the current market time, so a dropped
+connection misses the prints in between. Prints that fall due together go out in one frame with
+their count. ``faults.ws_drop_after_frames`` cuts every connection after that many data frames;
+``POST /sim/ws/drop`` cuts all open connections at once. H0STCNI0/H0STCNI9 (order notices) are acknowledged encrypted and stay silent: the simulator
 takes no orders.
 """
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import datetime as dt
 import json
@@ -43,15 +47,34 @@ def _random(n: int) -> str:
 class Session:
     """One websocket connection: its app key, subscriptions and their replay tasks."""
 
-    def __init__(self, st, ws: web.WebSocketResponse, tape: Tape):
-        self.st, self.ws, self.tape = st, ws, tape
+    def __init__(self, st, ws: web.WebSocketResponse, tape: Tape, request: web.Request | None = None):
+        self.st, self.ws, self.tape, self.request = st, ws, tape, request
         self.app_key: str | None = None
         self.subs: dict[tuple[str, str], asyncio.Task | None] = {}
+        self.data_frames = 0
 
     async def send(self, text: str) -> None:
         if not self.ws.closed:
             await self.ws.send_str(text)
             self.st.stats.ws_frames += 1
+
+    async def send_data(self, text: str) -> None:
+        """A data frame; the drop fault cuts the connection once enough have gone out."""
+        await self.send(text)
+        self.data_frames += 1
+        limit = self.st.cfg.faults.ws_drop_after_frames
+        if limit is not None and self.data_frames >= limit:
+            self.drop()
+
+    def drop(self) -> None:
+        """Cut the TCP connection without a close frame, like a network failure."""
+        transport = self.request.transport if self.request is not None else None
+        self.st.stats.ws_drops += 1
+        for task in self.subs.values():
+            if task:
+                task.cancel()
+        if transport is not None:
+            transport.abort()
 
     async def ping_loop(self) -> None:
         while not self.ws.closed:
@@ -67,7 +90,8 @@ class Session:
             await self.send(control("(null)", "", "OPSP9999", "JSON PARSING ERROR : invalid json format"))
             return
         if header.get("tr_id") == "PINGPONG":
-            return  # the client's echo
+            self.st.stats.ws_pongs += 1  # the client's echo
+            return
         inp = body.get("input") if isinstance(body, dict) else None
         if not isinstance(inp, dict) or "tr_id" not in inp or "tr_key" not in inp:
             await self.send(control("(null)", "", "OPSP9998", "JSON PARSING ERROR : body.input not found"))
@@ -109,6 +133,7 @@ class Session:
         encrypt = "Y" if tr_id in NOTICE_TRS else "N"
         await self.send(control(tr_id, tr_key, "OPSP0000", "SUBSCRIBE SUCCESS", "0", encrypt,
                                 {"iv": _random(16), "key": _random(32)}))
+        self.st.stats.ws_subscribed += 1
         task = asyncio.create_task(self.replay(tr_id, tr_key)) if tr_id in MARKET_TRS else None
         self.subs[(tr_id, tr_key)] = task
 
@@ -122,14 +147,14 @@ class Session:
         await self.send(control(tr_id, tr_key, "OPSP0001", "UNSUBSCRIBE SUCCESS", "0"))
 
     async def replay(self, tr_id: str, symbol: str) -> None:
-        """Send today's prints from the open (or ``now``) paced at ws_replay_speed, batched when due together."""
+        """Send the prints still to come on the server's replay clock, batched when due together."""
         records = (self.tape.cnt_records if tr_id == "H0STCNT0" else self.tape.asp_records)(symbol)
         times = [seconds(t) for t in self.tape.prints(symbol).times]
         m = self.st.market
-        start_at = seconds(m.now_label) if m.state == "open" else times[0]
-        k = next((j for j, t in enumerate(times) if t >= start_at), len(times))
         loop, speed = asyncio.get_running_loop(), self.st.cfg.ws_replay_speed
-        t0_real, t0_sim = loop.time(), times[k] if k < len(times) else 0
+        start_at = seconds(m.now_label) if m.state == "open" else times[0]
+        t0_real, t0_sim = self.st.replay_origin(loop.time(), start_at)
+        k = bisect.bisect_left(times, int(t0_sim + (loop.time() - t0_real) * speed))
         while k < len(times):
             delay = t0_real + (times[k] - t0_sim) / speed - loop.time()
             if delay > 0:
@@ -140,7 +165,7 @@ class Session:
                 j += 1
             if tr_id == "H0STASP0":
                 k = j - 1  # a book frame carries one record: the latest book
-            await self.send(f"0|{tr_id}|{j - k:03d}|" + "^".join(records[k:j]))
+            await self.send_data(f"0|{tr_id}|{j - k:03d}|" + "^".join(records[k:j]))
             k = j
 
     def close(self) -> None:
@@ -159,7 +184,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(autoping=True)
     await ws.prepare(request)
     st.stats.ws_connections += 1
-    session = Session(st, ws, st.tape)
+    session = Session(st, ws, st.tape, request)
+    st.ws_sessions.add(session)
     pinger = asyncio.create_task(session.ping_loop())
     try:
         async for msg in ws:
@@ -168,6 +194,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             elif msg.type == WSMsgType.ERROR:
                 break
     finally:
+        st.ws_sessions.discard(session)
         pinger.cancel()
         session.close()
         with contextlib.suppress(asyncio.CancelledError):

@@ -76,10 +76,24 @@ def test_incremental_run_fetches_only_missing_and_leaves_complete_partitions(tmp
 def test_minute_bars_of_the_current_session(tmp_path: Path):
     syms = market().symbols[:2]
     cfg = compose_config(*overrides(tmp_path / "store", f"data.symbols=[{','.join(syms)}]", "data.freq=1m",
-                                    "collect.workers=0"))
+                                    f"data.start={TODAY}", "collect.workers=0"))
     run(cfg, tmp_path / "run")
     m = market()
     assert_store_equals(tmp_path / "store", {s: m.minute_bars(s) for s in syms}, freq="1m")
+
+
+def test_minute_bars_of_past_sessions_then_incrementally(tmp_path: Path):
+    m, syms = market(), market().symbols[:2]
+    root = tmp_path / "store"
+    base = overrides(root, f"data.symbols=[{','.join(syms)}]", "data.freq=1m", "collect.workers=0")
+    run(compose_config(*base, "data.start=2024-06-20", "data.end=2024-06-25"), tmp_path / "r1")
+    days = [d for d in m.sessions() if dt.date(2024, 6, 20) <= d]
+    expected = {s: pa.concat_tables([m.minute_bars(s, d) for d in days if d <= dt.date(2024, 6, 25)]) for s in syms}
+    assert_store_equals(root, expected, freq="1m")
+    # Later sessions are added to the stored ones; nothing is stored twice.
+    out = run(compose_config(*base, "data.start=2024-06-20", f"data.end={TODAY}"), tmp_path / "r2")
+    assert out["totals"]["rows_added"] == 2 * 3 * 381
+    assert_store_equals(root, {s: pa.concat_tables([m.minute_bars(s, d) for d in days]) for s in syms}, freq="1m")
 
 
 def test_unknown_symbol_is_reported_and_the_rest_collect(tmp_path: Path):

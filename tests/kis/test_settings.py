@@ -33,3 +33,20 @@ def test_retry_policy_full_jitter_is_bounded():
     assert max(policy.delay(1) for _ in range(200)) <= 0.1
     with pytest.raises(ConfigError):
         RetryPolicy(attempts=0)
+
+
+def test_websocket_host_follows_env_base_url_or_its_own_setting():
+    assert KisSettings(env="real").websocket_url == "ws://ops.koreainvestment.com:21000"
+    assert KisSettings(env="paper").websocket_url == "ws://ops.koreainvestment.com:31000"
+    assert KisSettings(base_url="http://127.0.0.1:8080/").websocket_url == "ws://127.0.0.1:8080"
+    assert KisSettings(base_url="http://127.0.0.1:8080", ws_url="ws://10.0.0.5:21000/").websocket_url == \
+        "ws://10.0.0.5:21000"
+
+
+def test_a_websocket_url_that_is_not_one_fails_at_config_time():
+    from tests.conftest import compose_config
+
+    with pytest.raises(ConfigError, match="kis.ws_url='http://x:1' is not a websocket URL") as info:
+        compose_config("kis.ws_url=http://x:1")
+    assert "\n" not in str(info.value)
+    assert compose_config("kis.ws_url=ws://x:1").kis.ws_url == "ws://x:1"
