@@ -30,11 +30,11 @@ def stage_line(stage: str, seconds: float, counts: Mapping[str, Any]) -> str:
 
 
 def epoch_line(metrics: Mapping[str, Any], epochs: int) -> str:
-    """``epoch 3/20  train loss 0.9811  val loss 0.9902  val IC 0.0613  (best)``."""
+    """``epoch 3/20  train loss 0.0006149  val loss 0.000637  val IC 0.2433  4.3 s  (best)``."""
     parts = [f"epoch {metrics.get('epoch')}/{epochs}"]
-    for key, title in (("train_loss", "train loss"), ("val_loss", "val loss"), ("val_ic", "val IC")):
-        value = metrics.get(key)
-        parts.append(f"{title} {value:.4f}" if isinstance(value, (int, float)) else f"{title} n/a")
+    for key, title, spec in (("train_loss", "train loss", "{:.4g}"), ("val_loss", "val loss", "{:.4g}"),
+                             ("val_ic", "val IC", "{:.4f}")):  # fmt: skip
+        parts.append(f"{title} {_fmt(metrics.get(key), spec)}")
     seconds = metrics.get("epoch_seconds")
     if isinstance(seconds, (int, float)):
         parts.append(f"{seconds:.1f} s")

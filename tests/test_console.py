@@ -92,10 +92,11 @@ def test_stage_and_epoch_lines():
         "collect   33,000 bars in 40.0 s (825 bars/s; 17.5 requests/s, limit 18)")
     assert stage_line("train", 20.0, {"samples": 769000}) == "train     769,000 samples in 20.0 s (38,450 samples/s)"
     assert stage_line("evaluate", 3.21, {}) == "evaluate  done in 3.2 s"
-    row = {"epoch": 3, "train_loss": 0.98114, "val_loss": 0.99, "val_ic": 0.0613, "epoch_seconds": 4.26, "is_best": True}
-    assert epoch_line(row, 20) == "epoch 3/20  train loss 0.9811  val loss 0.9900  val IC 0.0613  4.3 s  (best)"
-    assert epoch_line({"epoch": 1, "train_loss": 1.0, "val_loss": float("nan")}, 2).startswith(
-        "epoch 1/2  train loss 1.0000  val loss nan  val IC n/a")
+    row = {"epoch": 3, "train_loss": 6.14912e-4, "val_loss": 6.37e-4, "val_ic": 0.24331, "epoch_seconds": 4.26,
+           "is_best": True}  # fmt: skip
+    assert epoch_line(row, 20) == "epoch 3/20  train loss 0.0006149  val loss 0.000637  val IC 0.2433  4.3 s  (best)"
+    assert epoch_line({"epoch": 1, "train_loss": 1.0, "val_loss": float("nan")}, 2) == (
+        "epoch 1/2  train loss 1  val loss nan  val IC n/a")
 
 
 def test_result_lines_put_the_model_beside_its_baselines():
