@@ -206,6 +206,7 @@ def validate(cfg: DictConfig) -> None:
     _validate_groups(cfg)
     _validate_run_dirs(cfg)
     _validate_training(cfg)
+    _validate_gpu(cfg)
     validate_storage(cfg)
     if cfg.redis.url and urlsplit(cfg.redis.url).password:
         raise ConfigError(
@@ -253,6 +254,14 @@ def _validate_training(cfg: DictConfig) -> None:
                           "use train.amp=bf16 or auto on the CPU, or train.use_gpu=true on a machine with a GPU")
 
 
+def _validate_gpu(cfg: DictConfig) -> None:
+    """``train.use_gpu=true`` with a local Ray needs a GPU here (a cluster is checked when joined)."""
+    if TrainConfig.from_mapping(to_container(cfg.train)).use_gpu is True and {"train", "tune"} & set(stages_of(cfg)):
+        from app.train.device import check_local_gpu
+
+        check_local_gpu(True, joins_cluster=bool(cfg.ray.address or os.environ.get("RAY_ADDRESS")))
+
+
 def _trains_on_cuda(cfg: DictConfig, torch) -> bool:
     """Whether training will run on CUDA, as far as the driver can tell: on a cluster the GPUs are
     the workers', not this machine's."""
@@ -267,11 +276,7 @@ def _validate_groups(cfg: DictConfig) -> None:
     from app.evaluate.config import as_evaluate_config
 
     plain = OmegaConf.to_container(cfg, resolve=True)
-    train = TrainConfig.from_mapping(plain["train"])
-    if train.use_gpu is True and {"train", "tune"} & set(stages_of(cfg)):
-        from app.train.device import check_local_gpu  # imports torch: only when a GPU is demanded
-
-        check_local_gpu(True, joins_cluster=bool(cfg.ray.address or os.environ.get("RAY_ADDRESS")))
+    TrainConfig.from_mapping(plain["train"])
     TuneConfig.from_mapping(plain["tune"])
     as_evaluate_config(plain["evaluate"])
     for cls, key in ((FeaturesConfig, "features"), (LabelConfig, "label"), (SplitConfig, "split"),
