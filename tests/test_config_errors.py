@@ -40,7 +40,8 @@ def test_fp16_without_cuda_fails_however_the_gpu_is_asked_for(capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU: fp16 can run here")
     assert "train.amp=fp16 needs training on a CUDA GPU" in _checked(capsys, "train.amp=fp16", "train.use_gpu=auto")
-    assert "train.use_gpu=true but this machine has no CUDA GPU" in _checked(capsys, "train.amp=fp16", "train.use_gpu=true")
+    assert "train.amp=fp16 needs training on a CUDA GPU" in _checked(capsys, "train.amp=fp16", "train.use_gpu=true")
+    assert "train.use_gpu=true but this machine has no CUDA GPU" in _checked(capsys, "train.use_gpu=true")
 
 
 def test_the_cli_prints_only_the_error_line(tmp_path: Path):
