@@ -7,7 +7,7 @@ weights), then times, each in a fresh process so peak RSS is its own:
 
 * ``trailing``: what ``stage=predict`` does after collection: read each symbol's newest bar plus
   the bundle's ``warmup + seq_len - 1`` trailing bars, compute their features in 2 processes, score;
-* ``trailing_one_process``: the same in one process;
+* ``trailing_one_process``: the same in one process (the stage's default, ``predict.workers=1``);
 * ``baseline``: the same scores from every bar of every symbol (full-history features, one process).
 
 Prints one JSON object with wall and CPU seconds, peak RSS and the load average around each run.

@@ -14,4 +14,6 @@ class PredictConfig:
     collect: bool = True  # bring the store up to date from the source first (incremental)
     show: int = 5  # rows of the printed top and bottom tables
     batch_size: int = 4096  # windows per forward pass
-    workers: Optional[int] = None  # processes computing features; None = one per CPU, 1 = this process only
+    # processes computing features; 1 = this process (faster in every run measured on 2 shared cores,
+    # docs/BENCHMARKS.md), None = one per CPU
+    workers: Optional[int] = 1

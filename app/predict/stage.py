@@ -28,6 +28,8 @@ from app.predict.inputs import Trailing, apply_run_data, cli_keys, kst, parse_bo
 from app.predict.predictor import Predictor
 
 log = logging.getLogger(__name__)
+#: The console's logger: the tables are for the person at the terminal, not only for run.log.
+console = logging.getLogger("app.console")
 
 
 def _collect(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
@@ -77,10 +79,10 @@ def _save(run_dir: Path, out: pd.DataFrame, held: pd.DataFrame, summary: dict[st
 
 def _report(out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any], show: int) -> None:
     newest = out[out["ts"] == out["ts"].max()] if len(out) else out
-    log.info("signals of %s as of %s (%d symbols scored)\n%s", summary["model_run"], summary["as_of"],
+    console.info("signals of %s as of %s (%d symbols scored)\n%s", summary["model_run"], summary["as_of"],
              newest["symbol"].nunique(), sig.top_bottom(newest, show))  # fmt: skip
     table = held.to_string(index=False, float_format=lambda v: f"{v:,.4f}") if len(held) else "(no ranking)"
-    log.info("book after %s (top %d, equal weight; next session %s, limits on its tick grid):\n%s",
+    console.info("book after %s (top %d, equal weight; next session %s, limits on its tick grid):\n%s",
              summary["as_of"], summary["top_k"], summary["next_session"], table)  # fmt: skip
     notes = {"no_window": "no complete window in range (too little history, or a feature undefined there)",
              "no_bars": "no bar in range", "failed": "collection failed"}  # fmt: skip
