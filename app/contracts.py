@@ -1,4 +1,4 @@
-"""Data contracts shared by every stage (see DESIGN.md, "Contracts").
+"""Data contracts shared by every stage: the Bars and Ticks schemas (README.md "Data", docs/features.md).
 
 Kept free of project imports so the simulator, the KIS client and the data layer can all use
 the same schema without importing each other.

@@ -1,6 +1,6 @@
 """Which symbols a run collects: ``data.symbols``, or every listed stock of the source.
 
-``data.universe=all`` reads the KOSPI/KOSDAQ master files (kis-api.md §4(e)): from
+``data.universe=all`` reads the KOSPI/KOSDAQ master files (docs/kis.md §4(e)): from
 ``data.master_dir`` when a local copy is there, else downloaded from the source (the simulator
 serves them at KIS's paths; for real KIS they come from KIS's public download host).
 """

@@ -6,7 +6,7 @@
   decree applies a new rate (a sale on 2024-12-27 settled in 2025 paid the 2025 rate);
 * slippage: ``slippage_ticks`` ticks of the KRX grid at the execution price, per share traded.
 
-Tick sizes come from the shared KRX table (``app.krx.ticks``, kis-api.md §7). Bars do not say
+Tick sizes come from the shared KRX table (``app.krx.ticks``, docs/kis.md §7). Bars do not say
 whether a symbol is KOSPI or KOSDAQ, so before 2023-01-25 (when the tables differed) the KOSPI
 table is used; since then both markets share one grid.
 """

@@ -1,4 +1,4 @@
-"""KIS REST facts (kis-api.md §1, §2, §4, §5.1): hosts, paths, tr_ids, page sizes, default limits."""
+"""KIS REST facts (docs/kis.md §1, §2, §4, §5.1): hosts, paths, tr_ids, page sizes, default limits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,6 +55,6 @@ MARKETS = ("J", "NX", "UN")
 
 #: FID_ORG_ADJ_PRC of the chart endpoint: 0 = adjusted (수정주가), 1 = raw (원주가).
 CHART_ADJ = {True: "0", False: "1"}
-#: FID_ORG_ADJ_PRC of inquire-daily-price is documented both ways (kis-api.md §4(d) CONFLICT);
+#: FID_ORG_ADJ_PRC of inquire-daily-price is documented both ways (docs/kis.md §4(d));
 #: we follow the current official sample and the portal: 1 = adjusted, 0 = raw.
 DAILY_PRICE_ADJ = {True: "1", False: "0"}

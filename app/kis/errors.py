@@ -1,6 +1,6 @@
 """KIS error taxonomy: which failures are retried, which mean "new token", which are final.
 
-Gateway codes come from kis-api.md §5.2. A :class:`KisError` carries what the server said and
+Gateway codes come from docs/kis.md §5.2. A :class:`KisError` carries what the server said and
 the request that failed (method, path, query), never a header or a body: those hold secrets.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""KOSPI/KOSDAQ stock master files (kis-api.md §4(e)): the listed universe.
+"""KOSPI/KOSDAQ stock master files (docs/kis.md §4(e)): the listed universe.
 
 Each ``*_code.mst`` line is cp949 text: short code [0:9], ISIN [9:21], the Korean name up to the
 fixed-width tail, and a tail of 228 (KOSPI) or 222 (KOSDAQ) characters counted from the end of

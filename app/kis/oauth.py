@@ -1,4 +1,4 @@
-"""The three OAuth calls (kis-api.md §2): tokenP, revokeP, Approval.
+"""The three OAuth calls (docs/kis.md §2): tokenP, revokeP, Approval.
 
 Their error shape differs from the quotation APIs (HTTP 403 with ``error_code`` /
 ``error_description``); tokenP is tried once per call, since the token manager decides when an

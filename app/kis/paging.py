@@ -1,4 +1,4 @@
-"""Walking KIS charts back in time (kis-api.md §4(b), §4(c)); the chart APIs have no cursor.
+"""Walking KIS charts back in time (docs/kis.md §4(b), §4(c)); the chart APIs have no cursor.
 
 Date charts: ask for [start, date2], take the newest ``max_rows`` rows, set the next ``date2``
 to the oldest date − 1 day; stop on a short page or once ``start`` is reached. Minute charts:

@@ -1,6 +1,6 @@
 """KRX sessions and their hours from exchange_calendars' XKRX (late opens, CSAT days, 15:00 closes before 2016-08).
 
-Minute bars follow kis-api.md §7: one bar per minute of continuous trading, labelled by the
+Minute bars follow docs/kis.md §7: one bar per minute of continuous trading, labelled by the
 minute's start (``090000`` holds the opening auction print), then a single closing-auction bar
 stamped at the close (``153000``). The ten auction minutes before the close carry no bar.
 """

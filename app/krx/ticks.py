@@ -1,4 +1,4 @@
-"""KRX tick sizes (호가가격단위) and daily price limits, vectorised (kis-api.md §7).
+"""KRX tick sizes (호가가격단위) and daily price limits, vectorised (docs/kis.md §7).
 
 Two tables: the unified one in force since 2023-01-25, and the older per-market tables before
 it (KOSPI up to 1,000 KRW ticks, KOSDAQ capped at 100 KRW). Every band edge is a multiple of the

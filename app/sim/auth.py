@@ -1,6 +1,6 @@
 """OAuth state of the simulated gateway: access tokens, their reuse/throttle rules, approval keys.
 
-Rules (kis-api.md §2): one token answer per app key per ``token_interval_s`` (else 403
+Rules (docs/kis.md §2): one token answer per app key per ``token_interval_s`` (else 403
 EGW00133); asking again within ``token_reuse_s`` of an issuance returns the same token while it
 is valid; a token lives ``token_lifetime_s``, or ``token_expire_after`` authorised requests when
 that fault is set. Token strings look like JWTs (header.payload.signature, base64url).

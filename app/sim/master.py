@@ -1,4 +1,4 @@
-"""Stock master files in the layout of kis-api.md §4(e): ``kospi_code.mst`` / ``kosdaq_code.mst`` in a zip.
+"""Stock master files in the layout of docs/kis.md §4(e): ``kospi_code.mst`` / ``kosdaq_code.mst`` in a zip.
 
 Each line (cp949): short code padded to 9, ISIN (12), Korean name, then a fixed-width tail of 227
 characters (KOSPI, 70 fields) or 221 (KOSDAQ, 64 fields) and a newline, so a parser that cuts

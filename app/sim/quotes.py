@@ -1,4 +1,4 @@
-"""Snapshot payloads (all values strings, kis-api.md §3.3): inquire-price ``output`` and chart ``output1``."""
+"""Snapshot payloads (all values strings, docs/kis.md §3.3): inquire-price ``output`` and chart ``output1``."""
 from __future__ import annotations
 
 import numpy as np

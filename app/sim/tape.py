@@ -1,4 +1,4 @@
-"""Today's trade prints and their real-time records (kis-api.md §6.6): the websocket's source.
+"""Today's trade prints and their real-time records (docs/kis.md §6.6): the websocket's source.
 
 Every minute bar is split into four prints in time order (open, then high and low in a random
 order, then close) at seconds 00/20/40/55, the closing-auction bar into one print, with integer

@@ -1,4 +1,4 @@
-"""The real-time websocket (kis-api.md §6): subscriptions, acks, PINGPONG, ``0|TR|NNN|...`` frames.
+"""The real-time websocket (docs/kis.md §6): subscriptions, acks, PINGPONG, ``0|TR|NNN|...`` frames.
 
 Served at ``/tryitout`` (and ``/tryitout/{tr_id}``, ``/``) on the REST port. One session per app
 key (the key behind the approval key of the first message); a second one is refused with OPSP8996.

@@ -59,7 +59,7 @@ def test_costs_of_a_known_trade_list():
 
 def test_limit_blocks_at_plus_minus_30_percent():
     prev = np.array([128_500.0, 73_400.0, 10_000.0, np.nan])
-    price = np.array([167_000.0, 51_400.0, 12_000.0, 10_000.0])  # kis-api.md §7 examples: upper / lower limits
+    price = np.array([167_000.0, 51_400.0, 12_000.0, 10_000.0])  # docs/kis.md §7 examples: upper / lower limits
     buy, sell = limit_blocks(price, prev, D(2024, 5, 2))
     assert buy.tolist() == [True, False, False, False]
     assert sell.tolist() == [False, True, False, False]

@@ -1,4 +1,4 @@
-"""What goes on the wire, checked on a recording server: headers (kis-api.md §3.1), query
+"""What goes on the wire, checked on a recording server: headers (docs/kis.md §3.1), query
 names, OAuth bodies; and what comes back in the documented (not the live) spelling."""
 from __future__ import annotations
 

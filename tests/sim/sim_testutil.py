@@ -41,7 +41,7 @@ class Reply:
 
 
 class Kis:
-    """Speaks to the simulator as a KIS client would (headers of kis-api.md §3.1)."""
+    """Speaks to the simulator as a KIS client would (headers of docs/kis.md §3.1)."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, appkey: str = "key-1", appsecret: str = "secret-1"):
         self.s, self.base, self.appkey, self.appsecret = session, base_url, appkey, appsecret

@@ -1,4 +1,4 @@
-"""OAuth over HTTP: token reuse and throttle, expiry after N requests, revoke, approval keys (kis-api.md §2)."""
+"""OAuth over HTTP: token reuse and throttle, expiry after N requests, revoke, approval keys (docs/kis.md §2)."""
 from __future__ import annotations
 
 import asyncio

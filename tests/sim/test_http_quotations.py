@@ -1,4 +1,4 @@
-"""The quotation endpoints over HTTP: envelopes, headers, paging inputs, and error shapes (kis-api.md §3-§5)."""
+"""The quotation endpoints over HTTP: envelopes, headers, paging inputs, and error shapes (docs/kis.md §3-§5)."""
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,4 @@
-"""The real-time websocket (kis-api.md §6): acks, limits, PINGPONG, and frames that rebuild the minute bars."""
+"""The real-time websocket (docs/kis.md §6): acks, limits, PINGPONG, and frames that rebuild the minute bars."""
 from __future__ import annotations
 
 import asyncio
