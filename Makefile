@@ -20,7 +20,7 @@ run: setup
 	$(PY) -m app.main +experiment=lstm
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -70,6 +70,9 @@ def routing() -> bool:
 def install(debug: bool) -> None:
     """Make the root logger's console handlers (Hydra's) show console lines and warnings only."""
     _state["debug"] = bool(debug)
+    say_to = logging.getLogger(CONSOLE)
+    say_to.disabled = False  # a logging dictConfig since import (disable_existing_loggers) must not mute it
+    say_to.setLevel(logging.INFO)
     if debug:
         return
     for h in console_handlers():

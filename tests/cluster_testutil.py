@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 RAY = str(Path(sys.executable).with_name("ray"))
-RUN_FOLDER = re.compile(r"\]\[app\]\[INFO\] - run folder: (\S+)")
+RUN_FOLDER = re.compile(r"^(?:.*\] - )?run folder: (\S+)", re.MULTILINE)  # the console line, or run.log's
 
 
 def _port_free(port: int) -> bool:

@@ -72,10 +72,17 @@ def test_gradient_steps_reduce_the_loss_on_a_tiny_batch(model_cfg):
 
 
 def test_bf16_autocast_on_cpu_runs_forward_and_backward(model_cfg):
+    from app.train.amp import cpu_has_bf16
+
     model = build_model(model_cfg, N_FEATURES)
     x = torch.randn(4, 9, N_FEATURES)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = model(x)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x)
+    except RuntimeError as exc:  # oneDNN's LSTM refuses bf16 on CPUs without bf16 support
+        if cpu_has_bf16() or "primitive descriptor" not in str(exc):
+            raise
+        pytest.skip("this CPU has no bf16 support: amp=auto trains this model in fp32 here")
     out.float().pow(2).mean().backward()
     assert out.shape == (4,)
 

@@ -22,10 +22,12 @@ def test_keys_not_given_come_from_the_run():
     assert cfg.data.sim.seed == 3 and cfg.data.sim.signal_strength == 0.3
 
 
-def test_given_keys_win_key_by_key():
-    cfg = compose_config("data=file", "data.path=/abs/bars.csv", "data.sim.seed=9", "store.root=/abs/other")
+def test_given_keys_win_key_by_key(tmp_path):
+    bars = tmp_path / "bars.csv"
+    bars.write_text("symbol,date,open,high,low,close,volume\n")
+    cfg = compose_config("data=file", f"data.path={bars}", "data.sim.seed=9", "store.root=/abs/other")
     apply_run_data(cfg, DOC, {"data", "data.source", "data.path", "data.sim.seed", "store.root"})
-    assert cfg.data.source == "file" and cfg.data.path == "/abs/bars.csv" and cfg.store.root == "/abs/other"
+    assert cfg.data.source == "file" and cfg.data.path == str(bars) and cfg.store.root == "/abs/other"
     assert cfg.data.sim.seed == 9 and cfg.data.sim.n_symbols == 40 and cfg.data.start == "2021-01-04"
     assert list(cfg.data.symbols) == ["000010", "000020"]  # no symbol key given: the bundle's symbols
 
