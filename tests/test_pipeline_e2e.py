@@ -39,7 +39,7 @@ def test_main_command_with_a_strong_signal_produces_the_run_folder_and_learns_th
     assert len(out) + len(proc.stderr.splitlines()) <= 60, proc.stdout + proc.stderr
     assert out[0] == f"run folder: {run.resolve()}"
     assert out[-2:] == [f"summary: {run.resolve() / 'summary.md'}", f"run folder: {run.resolve()}"]
-    assert out[-3].startswith("test IC: model ") and out[-2].startswith("top-5 book (after costs): Sharpe ")
+    assert out[-4].startswith("test IC: model ") and out[-3].startswith("top-5 book (after costs): Sharpe ")
     assert [line.split()[0] for line in out if line.split()[0] in ("collect", "features", "train", "evaluate",
                                                                       "report")] == STAGES  # fmt: skip
     epochs = json.loads((run / "metrics.json").read_text())["history"]
