@@ -3,26 +3,18 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from app import stages
 from tests.conftest import compose_config
+from tests.machine.memory_testutil import hold_80mb_child
 
 SECTIONS = {"python", "torch", "cuda", "gpus", "ray", "redis", "kis", "disk", "market"}
-HOLD = "import time; x = bytearray(80 * 1024**2); x[::4096] = b'1' * len(x[::4096]); time.sleep(3)"
 
 
 def hungry_stage(cfg, run_dir: Path) -> dict:
     """A stand-in collection whose child process holds 80 MB for a while, as a Ray worker would."""
-    child = subprocess.Popen([sys.executable, "-c", HOLD])
-    try:
-        time.sleep(2.0)
-    finally:
-        child.kill()
-        child.wait(timeout=10)
+    hold_80mb_child()
     return {"totals": {"bars_fetched": 10, "requests": 1}}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -21,6 +20,7 @@ from app.train.worker import max_per_key
 from app.tune.config import TuneConfig
 from app.tune.sweep import size_trials, trial_mode
 from tests.conftest import ROOT, compose_config
+from tests.machine.memory_testutil import hold_80mb_child
 
 NO_CUDA = not torch.cuda.is_available()
 
@@ -137,14 +137,8 @@ def test_gpu_peaks_take_the_busiest_rank():
 
 
 def test_process_tree_memory_is_at_least_the_drivers_and_counts_children():
-    hold = "import time; x = bytearray(80 * 1024**2); x[::4096] = b'1' * len(x[::4096]); time.sleep(3)"
     with PeakTreeMemory(every_s=0.1) as memory:
-        child = subprocess.Popen([sys.executable, "-c", hold])
-        try:
-            time.sleep(2.0)
-        finally:
-            child.kill()
-            child.wait(timeout=10)
+        hold_80mb_child()
     figures = memory.figures()
     assert figures["peak_rss_mb"] >= figures["driver_peak_rss_mb"] > 0
     assert figures["peak_rss_mb"] - figures["driver_peak_rss_mb"] > 60  # the child's 80 MB
