@@ -13,9 +13,13 @@ runtime environment is released, so outputs written there are lost.
 - inputs the user names (``data.path``, ``data.master_dir``, ``run_dir``, ``runs``) resolve against
   the current directory, once, as the user typed them.
 
-``storage.root`` may also be an ``s3://``, ``gs://`` or ``file://`` URI: the run then writes to a
-local staging root (the default above) and the finished run folder is copied to
-``<uri>/experiments/<experiment>/<time>/`` with pyarrow's filesystems (:func:`publish`).
+``storage.root`` may also be an ``s3://``, ``gs://`` or ``file://`` URI (pyarrow's filesystems;
+options such as ``?endpoint_override=host:port&scheme=http`` for an S3-compatible server ride in its
+query). Then what several nodes must see lives on the URI while the run goes on: the Parquet store
+(``<uri>/data``), the features dataset and Ray Train's checkpoints
+(``<uri>/experiments/<experiment>/<time>/checkpoints``). The run folder's own files (``run.log``,
+Hydra's config, reports) are written by the driver under a local staging root (the default above) and
+copied to ``<uri>/experiments/<experiment>/<time>/`` when the run ends (:func:`publish`).
 """
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from functools import lru_cache
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -35,10 +40,13 @@ log = logging.getLogger(__name__)
 URI_SCHEMES = ("s3", "gs", "gcs", "file")
 #: Set by Ray's job supervisor in the environment of a submitted job's entrypoint.
 RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
-#: Outputs resolve against the storage root; inputs the user names, against the current directory.
-OUTPUT_KEYS = ("store.root", "features.path", "kis.token_dir")
+#: Outputs every node must see resolve against the storage root (a URI included); the token files,
+#: which hold secrets, against the local root; inputs the user names, against the current directory.
+OUTPUT_KEYS = ("store.root", "features.path")
+LOCAL_OUTPUT_KEYS = ("kis.token_dir",)
 INPUT_KEYS = ("data.path", "data.master_dir", "run_dir")
 DEFAULT_JOB_ROOT = "~/krx-ray"
+SECRET_WORDS = ("key", "secret", "token", "password", "credential")  # query options that are credentials
 _SHARED = True  # set by resolve_paths: whether every node sees the storage root
 
 
@@ -52,6 +60,37 @@ class StorageConfig:
 
 def is_uri(value: str | None) -> bool:
     return bool(value) and "://" in str(value)
+
+
+def join(root: str, *parts: str) -> str:
+    """``root``/``parts``: for a URI the parts go into its path, before any ``?query``."""
+    if not is_uri(root):
+        return os.path.join(root, *parts)
+    u = urlsplit(str(root))
+    path = "/".join([u.path.rstrip("/"), *(p.strip("/") for p in parts)])
+    return urlunsplit((u.scheme, u.netloc, path, u.query, u.fragment))
+
+
+@lru_cache(maxsize=32)
+def _from_uri(uri: str):
+    import pyarrow.fs as pafs
+
+    return pafs.FileSystem.from_uri(uri)
+
+
+def filesystem(root: str | os.PathLike):
+    """``(pyarrow filesystem, path on it)`` for a local path or a storage URI (one filesystem per URI)."""
+    import pyarrow.fs as pafs
+
+    if is_uri(str(root)):
+        return _from_uri(str(root))
+    return pafs.LocalFileSystem(), str(Path(os.path.expanduser(str(root))).absolute())
+
+
+def put_object(fs, path: str, data) -> None:
+    """One object written whole: on an object store it becomes visible only when the upload completes."""
+    with fs.open_output_stream(path) as out:
+        out.write(data)
 
 
 def in_ray_job() -> bool:
@@ -88,6 +127,12 @@ def validate(cfg: DictConfig) -> None:
                 "storage.root carries credentials, which would be saved with the run",
                 "drop them from the URI and export them on every node (AWS_* or GOOGLE_APPLICATION_CREDENTIALS)",
             )
+        secret = [k for k, _ in parse_qsl(parts.query) if any(w in k.lower() for w in SECRET_WORDS)]
+        if secret:
+            raise ConfigError(
+                f"storage.root carries {', '.join(secret)} in its query, which would be saved with the run",
+                "drop them from the URI and export them on every node (AWS_* or GOOGLE_APPLICATION_CREDENTIALS)",
+            )
         if parts.scheme not in URI_SCHEMES or (not parts.netloc and parts.scheme != "file"):
             raise ConfigError(
                 f"storage.root={root!r} is not a storage URI this pipeline can write to",
@@ -97,21 +142,29 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("storage.job_root is empty", "give a folder, e.g. storage.job_root=~/krx-ray")
 
 
+def absolute(value: str | os.PathLike) -> str:
+    """A storage location as stages use it: a URI unchanged, a local path made absolute."""
+    return str(value) if is_uri(str(value)) else str(Path(os.path.expanduser(str(value))).resolve())
+
+
 def _get(cfg: DictConfig, dotted: str):
     return OmegaConf.select(cfg, dotted, default=None)
 
 
-def _absolute(value: str, base: Path) -> str:
+def _absolute(value: str, base: Path | str) -> str:
     path = Path(os.path.expanduser(str(value)))
-    return str(path if path.is_absolute() else base / path)
+    if path.is_absolute():
+        return str(path)
+    return join(base, path.as_posix()) if is_uri(str(base)) else str(Path(base) / path)
 
 
 def resolve_paths(cfg: DictConfig) -> Path:
     """Make every path of ``cfg`` absolute (in place); returns the local storage root."""
     root = local_root(cfg.storage.root, cfg.storage.job_root)
+    uri = str(cfg.storage.root) if is_uri(cfg.storage.root) else None
     cwd = Path.cwd()
     with open_dict(cfg):
-        for keys, base in ((OUTPUT_KEYS, root), (INPUT_KEYS, cwd)):
+        for keys, base in ((OUTPUT_KEYS, uri or root), (LOCAL_OUTPUT_KEYS, root), (INPUT_KEYS, cwd)):
             for dotted in keys:
                 value = _get(cfg, dotted)
                 if value is not None and not is_uri(value):
@@ -119,7 +172,7 @@ def resolve_paths(cfg: DictConfig) -> Path:
         if cfg.get("runs"):
             cfg.runs = [_absolute(r, cwd) for r in cfg.runs]
     global _SHARED
-    _SHARED = bool(cfg.storage.shared)  # a URI root gets the finished run; the run itself writes locally
+    _SHARED = bool(cfg.storage.shared) or uri is not None  # every node sees a URI
     return root
 
 
@@ -141,7 +194,7 @@ def warn_if_unshared(nodes: int) -> None:
     if nodes > 1 and not _SHARED:
         log.warning(
             "this Ray cluster has %d nodes but storage is local to each: checkpoints need shared storage "
-            "(fix: storage.root=<an NFS mount every node sees> storage.shared=true)", nodes,
+            "(fix: storage.root=<an NFS mount every node sees> storage.shared=true, or an s3:// / gs:// URI)", nodes,
         )
 
 
@@ -152,7 +205,13 @@ def location(run_dir: Path, cfg: DictConfig) -> str:
         return str(run_dir)
     base = local_root(None, cfg.storage.job_root)
     rel = run_dir.relative_to(base) if run_dir.is_relative_to(base) else Path(*run_dir.parts[-3:])
-    return f"{str(root).rstrip('/')}/{rel.as_posix()}"
+    return join(str(root), rel.as_posix())
+
+
+def checkpoint_root(run_dir: Path, cfg: DictConfig) -> str:
+    """Ray Train's ``storage_path`` for this run: ``checkpoints/`` of the run folder, on the URI when
+    storage.root is one (so every node's workers write and restore from the same place)."""
+    return join(location(run_dir, cfg), "checkpoints")
 
 
 def publish(run_dir: Path, cfg: DictConfig) -> str | None:
@@ -163,7 +222,7 @@ def publish(run_dir: Path, cfg: DictConfig) -> str | None:
 
     target = location(run_dir, cfg)
     try:
-        fs, path = pafs.FileSystem.from_uri(target)
+        fs, path = filesystem(target)
         fs.create_dir(path, recursive=True)
         pafs.copy_files(str(run_dir), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these; the run itself is kept

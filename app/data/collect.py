@@ -20,6 +20,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from app import storage
 from app.config import parse_date
 from app.data.collect_symbol import CollectSpec, SymbolOutcome, collect_symbol
 from app.data.collect_stats import CollectTally
@@ -187,15 +188,15 @@ def _collect_ray(cfg: DictConfig, symbols: list[str], workers: int, spec, settin
     yield from ds.iter_batches(batch_size=None, batch_format="default")
 
 
-def _spec(cfg: DictConfig, source: str, store_root: Path) -> CollectSpec:
+def _spec(cfg: DictConfig, source: str, store_root: str) -> CollectSpec:
     d = cfg.data
     return CollectSpec(freq=d.freq, start=parse_date(d.start, "data.start"),
                        end=parse_date(d.end, "data.end") if d.end else None,
                        adjusted=bool(d.adjusted), source=source, store_root=str(store_root))
 
 
-def _store_root(cfg: DictConfig) -> Path:
-    return Path(cfg.store.root).expanduser().resolve()
+def _store_root(cfg: DictConfig) -> str:
+    return storage.absolute(cfg.store.root)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -267,7 +268,7 @@ def _short(reason: str) -> str:
     return reason.split("; request ")[0].split("(fix:")[0].strip()
 
 
-def _run_file(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
+def _run_file(cfg: DictConfig, run_dir: Path, root: str) -> dict:
     """``data=file``: validate a user's file and store it under the same contract."""
     started = time.perf_counter()
     path = Path(cfg.data.path).expanduser()

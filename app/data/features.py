@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from app import storage
 from app.contracts import BARS_SCHEMA, KST, normalize_symbol
 from app.data.allocator import keep_freed_memory
 from app.data.feature_compute import TS_TYPE, compute_features, feature_names, validate_features, warmup_bars
@@ -66,7 +68,7 @@ class FeaturesInfo:
 
     @property
     def file_paths(self) -> list[str]:
-        return [str(Path(self.path) / f["file"]) for f in self.files]
+        return [storage.join(self.path, f["file"]) for f in self.files]
 
     @property
     def symbols(self) -> list[str]:
@@ -74,16 +76,19 @@ class FeaturesInfo:
 
 
 def default_features_path(store_root: str, freq: str) -> str:
-    return str(Path(store_root).resolve() / "features" / f"freq={freq}")
+    return storage.join(storage.absolute(store_root), "features", f"freq={freq}")
 
 
 def read_manifest(path: str) -> FeaturesInfo:
-    file = Path(path) / MANIFEST
-    if not file.exists():
-        raise DataError(f"no features dataset at {path}", "run the features stage first (stage=features)")
-    data = json.loads(file.read_text())
+    path = storage.absolute(path)
+    fs, where = storage.filesystem(path)
+    try:
+        with fs.open_input_stream(f"{where}/{MANIFEST}") as fh:
+            data = json.loads(fh.read())
+    except FileNotFoundError:
+        raise DataError(f"no features dataset at {path}", "run the features stage first (stage=features)") from None
     data.pop("format", None)
-    return FeaturesInfo(path=str(Path(path).resolve()), **data)
+    return FeaturesInfo(path=path, **data)
 
 
 TS_COLUMNS = ("ts", "label_ts", "label_rank_ts")
@@ -94,7 +99,8 @@ def read_features(path: str, columns: list[str] | None = None) -> pa.Table:
 
     Parquet stores ``timestamp[s]`` as milliseconds; this casts ``ts``/``label_ts`` back.
     """
-    table = pq.read_table(path, columns=columns)
+    fs, where = storage.filesystem(path)
+    table = pq.read_table(where, columns=columns, filesystem=fs)
     for name in TS_COLUMNS:
         if name in table.column_names:
             i = table.column_names.index(name)
@@ -111,9 +117,7 @@ def plan_tasks(symbols: list[str], per_task: int | None, cpus: int) -> list[list
 
 def _read_bars(store_root: str, freq: str, symbols: list[str], columns: list[str] | None = None) -> pa.Table:
     store, names = BarStore(store_root), columns or list(BARS_SCHEMA.names)
-    schema = pa.schema([BARS_SCHEMA.field(n) for n in names])
-    tables = [pq.ParquetFile(store.partition(freq, s)).read(columns=names).select(names).cast(schema) for s in symbols]
-    return pa.concat_tables(tables)
+    return pa.concat_tables([store.read(freq, s, names) for s in symbols])
 
 
 def _task_labels(store_root: str, freq: str, symbols: list[str], label: LabelConfig) -> pa.Table:
@@ -128,9 +132,17 @@ def _task_labels(store_root: str, freq: str, symbols: list[str], label: LabelCon
 
 
 def _write_task(task: int, out_dir: str, table: pa.Table, compression: str) -> None:
+    """One task's file; on an object store the upload is the atomic step, locally a rename."""
+    options = dict(compression=compression, use_dictionary=["symbol"], write_statistics=["ts", "symbol"])
+    if storage.is_uri(out_dir):
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer, **options)
+        fs, where = storage.filesystem(out_dir)
+        storage.put_object(fs, f"{where}/part-{task:05d}.parquet", buffer.getvalue())
+        return
     final = Path(out_dir) / f"part-{task:05d}.parquet"
     tmp = final.with_name(f".tmp-{uuid.uuid4().hex}-{final.name}")
-    pq.write_table(table, tmp, compression=compression, use_dictionary=["symbol"], write_statistics=["ts", "symbol"])
+    pq.write_table(table, tmp, **options)
     os.replace(tmp, final)
 
 
@@ -218,7 +230,8 @@ def _cluster_cpus() -> int:
 def _symbols_in_store(store_root: str, freq: str, symbols: list[str] | None) -> list[str]:
     stored = BarStore(store_root).symbols(freq)
     if not stored:
-        raise DataError(f"no {freq} bars under {Path(store_root).resolve()}/bars", "run the collect stage first")
+        where = storage.join(storage.absolute(store_root), "bars")
+        raise DataError(f"no {freq} bars under {where}", "run the collect stage first")
     if not symbols:
         return stored
     wanted = [normalize_symbol(s) for s in symbols]
@@ -246,35 +259,60 @@ def build_features(
     validate_features(features)
     validate_label(label)
     started = time.perf_counter()
-    out_dir = Path(path or features.path or default_features_path(store_root, freq)).resolve()
+    out_dir = storage.absolute(path or features.path or default_features_path(store_root, freq))
     tasks = plan_tasks(_symbols_in_store(store_root, freq, symbols), features.symbols_per_task, _cluster_cpus())
-    tmp_dir = out_dir.with_name(f".building-{uuid.uuid4().hex}-{out_dir.name}")
-    tmp_dir.mkdir(parents=True)
-    try:
-        root = str(Path(store_root).resolve())
-        common = dict(store_root=root, freq=freq, tasks=tasks, features=features, label=label)
-        ranks = _rank_inputs(common, len(tasks), features.num_cpus_per_task) if label.rank else None
-        ds = _task_dataset(len(tasks)).map_batches(
-            _feature_batch, batch_size=1, batch_format="numpy", num_cpus=features.num_cpus_per_task,
-            fn_kwargs={**common, "out_dir": str(tmp_dir), "ranks": ranks},
-        )  # fmt: skip
-        summaries = sorted(ds.take_all(), key=lambda r: int(r["task"]))
-        info = _manifest(out_dir, tasks, summaries, features, label, freq)
-        (tmp_dir / MANIFEST).write_text(json.dumps(_manifest_json(info), indent=1))
-        _swap_in(tmp_dir, out_dir)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+    common = dict(store_root=storage.absolute(store_root), freq=freq, tasks=tasks, features=features, label=label)
+    ranks = _rank_inputs(common, len(tasks), features.num_cpus_per_task) if label.rank else None
+    build = _build_remote if storage.is_uri(out_dir) else _build_local
+    info = build(out_dir, lambda where: _run_tasks(common, ranks, where), tasks, features, label, freq)
     log.info("features: %d rows of %d symbols in %.1f s -> %s", info.rows, len(info.symbols),
              time.perf_counter() - started, out_dir)  # fmt: skip
     return info
 
 
-def _manifest(out_dir: Path, tasks, summaries, features: FeaturesConfig, label: LabelConfig, freq: str) -> FeaturesInfo:
+def _run_tasks(common: dict[str, Any], ranks, out_dir: str) -> list[dict]:
+    """Every task computes and writes its file under ``out_dir``; returns their summaries in task order."""
+    ds = _task_dataset(len(common["tasks"])).map_batches(
+        _feature_batch, batch_size=1, batch_format="numpy", num_cpus=common["features"].num_cpus_per_task,
+        fn_kwargs={**common, "out_dir": out_dir, "ranks": ranks},
+    )  # fmt: skip
+    return sorted(ds.take_all(), key=lambda r: int(r["task"]))
+
+
+def _build_local(out_dir: str, run_tasks, tasks, features, label, freq) -> FeaturesInfo:
+    """Build in a sibling folder, then swap it in by renames: readers see the old or the new dataset."""
+    final = Path(out_dir)
+    tmp_dir = final.with_name(f".building-{uuid.uuid4().hex}-{final.name}")
+    tmp_dir.mkdir(parents=True)
+    try:
+        info = _manifest(out_dir, tasks, run_tasks(str(tmp_dir)), features, label, freq)
+        (tmp_dir / MANIFEST).write_text(json.dumps(_manifest_json(info), indent=1))
+        _swap_in(tmp_dir, final)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return info
+
+
+def _build_remote(out_dir: str, run_tasks, tasks, features, label, freq) -> FeaturesInfo:
+    """On an object store, which cannot rename a folder: the files go to a new ``build-<id>/`` folder
+    and the manifest, one object written last, is the switch; older builds are removed after it."""
+    fs, where = storage.filesystem(out_dir)
+    build = f"build-{dt.datetime.now(KST):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
+    info = _manifest(out_dir, tasks, run_tasks(storage.join(out_dir, build)), features, label, freq, prefix=f"{build}/")
+    storage.put_object(fs, f"{where}/{MANIFEST}", json.dumps(_manifest_json(info), indent=1).encode())
+    for old in fs.get_file_info(pafs.FileSelector(where, allow_not_found=True)):
+        if old.type == pafs.FileType.Directory and old.base_name.startswith("build-") and old.base_name != build:
+            fs.delete_dir(old.path)
+    return info
+
+
+def _manifest(out_dir: str, tasks, summaries, features: FeaturesConfig, label: LabelConfig, freq: str,
+              prefix: str = "") -> FeaturesInfo:
     def iso(sec):
         return None if sec is None else dt.datetime.fromtimestamp(int(sec), KST).isoformat()
 
     files = [
-        {"file": f"part-{int(s['task']):05d}.parquet", "symbols": tasks[int(s["task"])], "rows": int(s["rows"]),
+        {"file": f"{prefix}part-{int(s['task']):05d}.parquet", "symbols": tasks[int(s["task"])], "rows": int(s["rows"]),
          "first_ts": iso(s["first_ts"]), "last_ts": iso(s["last_ts"])}
         for s in summaries
     ]  # fmt: skip

@@ -6,10 +6,12 @@ Layout under ``root``::
     manifest/freq=<freq>/<code>.json                 # first/last ts, rows, source, collected_at
 
 One file per partition keeps a symbol's rows together (features never mix symbols) and makes
-every update a whole-file replace: the new file is written under a temporary name and renamed
-over the old one, so a crash leaves the old or the new partition, never a torn one. The Parquet
-files are the source of truth; a manifest entry is written after its partition and can always be
-rebuilt from it (:meth:`BarStore.rebuild_manifest`).
+every update a whole-file replace, so a crash leaves the old or the new partition, never a torn one:
+on a local or NFS root the new file is written under a temporary name and renamed over the old one;
+on an object store (``s3://``, ``gs://`` roots, through pyarrow's filesystems) an object becomes
+visible only once its upload has completed. The Parquet files are the source of truth; a manifest
+entry is written after its partition and can always be rebuilt from it
+(:meth:`BarStore.rebuild_manifest`).
 """
 from __future__ import annotations
 
@@ -22,10 +24,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from app.contracts import BARS_SCHEMA, FREQS, KST
 from app.errors import DataError
+from app.storage import filesystem, put_object
 
 PART_NAME = "part-0.parquet"
 
@@ -78,35 +82,47 @@ def conform(table: pa.Table) -> pa.Table:
 
 
 class BarStore:
-    """Reads and writes Bars partitions and their manifest under one root."""
+    """Reads and writes Bars partitions and their manifest under one root: a local path or a URI."""
 
     def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root).resolve()
+        self.uri = str(root)
+        self.fs, self.root = filesystem(root)  # root: the path on self.fs
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
 
-    def partition(self, freq: str, symbol: str) -> Path:
+    def _path(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def partition(self, freq: str, symbol: str) -> str:
+        """The partition's path on :attr:`fs` (a local path for a local root)."""
         if freq not in FREQS:
             raise DataError(f"unknown frequency {freq!r}", f"use one of {', '.join(FREQS)}")
-        return self.root / "bars" / f"freq={freq}" / f"symbol={symbol}" / PART_NAME
+        return self._path("bars", f"freq={freq}", f"symbol={symbol}", PART_NAME)
 
-    def freq_dir(self, freq: str) -> Path:
-        return self.root / "bars" / f"freq={freq}"
+    def freq_dir(self, freq: str) -> str:
+        return self._path("bars", f"freq={freq}")
 
-    def _manifest_path(self, freq: str, symbol: str) -> Path:
-        return self.root / "manifest" / f"freq={freq}" / f"{symbol}.json"
+    def _manifest_path(self, freq: str, symbol: str) -> str:
+        return self._path("manifest", f"freq={freq}", f"{symbol}.json")
+
+    def _exists(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    def _list(self, base: str) -> list[pafs.FileInfo]:
+        return self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
 
     def symbols(self, freq: str) -> list[str]:
-        base = self.freq_dir(freq)
-        if not base.exists():
-            return []
-        return sorted(
-            p.name.split("=", 1)[1] for p in base.iterdir() if p.name.startswith("symbol=") and (p / PART_NAME).exists()
-        )
+        dirs = [i for i in self._list(self.freq_dir(freq)) if i.base_name.startswith("symbol=")]
+        parts = self.fs.get_file_info([f"{i.path}/{PART_NAME}" for i in dirs]) if dirs else []
+        return sorted(d.base_name.split("=", 1)[1] for d, f in zip(dirs, parts) if f.type == pafs.FileType.File)
 
-    def read(self, freq: str, symbol: str) -> pa.Table:
+    def read(self, freq: str, symbol: str, columns: list[str] | None = None) -> pa.Table:
+        """A partition in the Bars contract (or only ``columns``, in that order); empty when absent."""
         path = self.partition(freq, symbol)
-        if not path.exists():
-            return BARS_SCHEMA.empty_table()
-        return pq.read_table(path, schema=BARS_SCHEMA)
+        schema = BARS_SCHEMA if columns is None else pa.schema([BARS_SCHEMA.field(c) for c in columns])
+        if not self._exists(path):
+            return schema.empty_table()
+        table = pq.read_table(path, columns=columns, schema=BARS_SCHEMA, filesystem=self.fs)
+        return table.select(schema.names).cast(schema)
 
     def read_all(self, freq: str, symbols: list[str] | None = None) -> pa.Table:
         wanted = symbols if symbols is not None else self.symbols(freq)
@@ -116,9 +132,10 @@ class BarStore:
     def ts_range(self, freq: str, symbol: str) -> tuple[dt.datetime, dt.datetime] | None:
         """First and last ts of a partition from the Parquet footer, without reading the rows."""
         path = self.partition(freq, symbol)
-        if not path.exists():
+        if not self._exists(path):
             return None
-        meta = pq.ParquetFile(path).metadata
+        with self.fs.open_input_file(path) as fh:
+            meta = pq.ParquetFile(fh).metadata
         if meta.num_rows == 0:
             return None
         col = meta.schema.to_arrow_schema().get_field_index("ts")
@@ -132,13 +149,21 @@ class BarStore:
             highs.append(stats.max)
         return _as_kst(min(lows)), _as_kst(max(highs))
 
+    def _replace(self, path: str, write) -> None:
+        """``write(sink)`` to ``path`` whole or not at all (see the module docstring)."""
+        if self.local:
+            _atomic_write_bytes(Path(path), write)
+            return
+        buffer = pa.BufferOutputStream()  # serialised whole first: a failure uploads nothing
+        write(buffer)
+        put_object(self.fs, path, buffer.getvalue())
+
     def write(self, freq: str, symbol: str, table: pa.Table, source: str) -> ManifestEntry:
         """Replace a partition with ``table`` (conformed) atomically, then its manifest entry."""
         table = conform(table)
         if table.num_rows and set(table["symbol"].to_pylist()) != {symbol}:
             raise DataError(f"partition {symbol} was given rows of other symbols", "write one symbol per call")
-        path = self.partition(freq, symbol)
-        _atomic_write_bytes(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        self._replace(self.partition(freq, symbol), lambda sink: pq.write_table(table, sink, compression="zstd"))
         entry = _entry(symbol, freq, table, source)
         self._write_manifest(entry)
         return entry
@@ -149,16 +174,16 @@ class BarStore:
         return self.write(freq, symbol, pa.concat_tables([old, conform(new)]), source)
 
     def _write_manifest(self, entry: ManifestEntry) -> None:
-        text = json.dumps(asdict(entry), indent=1)
-        _atomic_write_bytes(self._manifest_path(entry.freq, entry.symbol), lambda tmp: Path(tmp).write_text(text))
+        data = json.dumps(asdict(entry), indent=1).encode()
+        self._replace(self._manifest_path(entry.freq, entry.symbol), lambda sink: _write_bytes(sink, data))
 
     def manifest(self, freq: str) -> dict[str, ManifestEntry]:
-        base = self.root / "manifest" / f"freq={freq}"
         out: dict[str, ManifestEntry] = {}
-        if base.exists():
-            for path in sorted(base.glob("*.json")):
-                entry = ManifestEntry(**json.loads(path.read_text()))
-                out[entry.symbol] = entry
+        found = self._list(self._path("manifest", f"freq={freq}"))
+        for info in sorted((i for i in found if i.base_name.endswith(".json")), key=lambda i: i.base_name):
+            with self.fs.open_input_stream(info.path) as fh:
+                entry = ManifestEntry(**json.loads(fh.read()))
+            out[entry.symbol] = entry
         return out
 
     def rebuild_manifest(self, freq: str, source: str = "unknown") -> dict[str, ManifestEntry]:
@@ -172,6 +197,14 @@ class BarStore:
                 self._write_manifest(entry)
             known[symbol] = entry
         return known
+
+
+def _write_bytes(sink, data: bytes) -> None:
+    """Write to a local temporary path or to an output stream, whichever ``sink`` is."""
+    if isinstance(sink, (str, os.PathLike)):
+        Path(sink).write_bytes(data)
+    else:
+        sink.write(data)
 
 
 def _entry(symbol: str, freq: str, table: pa.Table, source: str, collected_at: str | None = None) -> ManifestEntry:

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from app.contracts import BARS_SCHEMA, KST_NAME, normalize_symbol
+from app.contracts import KST_NAME, normalize_symbol
+from app.data.store import BarStore
 from app.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -123,13 +123,10 @@ def price_panel(bars: pd.DataFrame | pa.Table, symbols: list[str] | None = None)
 
 
 def load_bars(root: str | Path, symbols: list[str], freq: str = "D") -> pd.DataFrame:
-    """Bars of ``symbols`` from the store layout ``{root}/bars/freq=F/symbol=S/part-0.parquet``."""
-    base = Path(root) / "bars" / f"freq={freq}"
-    tables = []
-    for symbol in symbols:
-        path = base / f"symbol={symbol}" / "part-0.parquet"
-        if path.exists():
-            tables.append(pq.read_table(path, schema=BARS_SCHEMA))
+    """Bars of ``symbols`` from the Parquet store at ``root`` (a local path or a storage URI)."""
+    store = BarStore(root)
+    base = store.freq_dir(freq)
+    tables = [t for t in (store.read(freq, s) for s in symbols) if t.num_rows]
     if not tables:
         raise DataError(f"no bars under {base} for the predicted symbols", "run stage=collect or set store.root")
     missing = len(symbols) - len(tables)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from app import storage
 from app.errors import DataError
 from app.evaluate.config import EvaluateConfig, as_evaluate_config
 from app.evaluate.panel import load_bars
@@ -43,7 +44,7 @@ def evaluate_folder(run_dir: str | Path, cfg: Any = None, bars: pd.DataFrame | N
         raise DataError(f"{path} does not exist", "run the train stage first (it writes predictions.parquet)")
     predictions = pd.read_parquet(path)
     if bars is None:
-        root = Path(str(lookup(cfg, "store.root", "data"))).expanduser().resolve()
+        root = storage.absolute(lookup(cfg, "store.root", "data"))
         symbols = sorted({str(s) for s in predictions["symbol"].unique()})
         bars = load_bars(root, symbols, str(lookup(cfg, "data.freq", "D")))
     evaluation = evaluate_run(predictions, bars, settings_from(cfg))

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig
 
+from app import storage
 from app.config import symbols_of
 from app.contracts import KST
 from app.data.store import BarStore
@@ -120,7 +121,7 @@ def predict_run(cfg: DictConfig, run_dir: Path, keys: set[str]) -> dict[str, Any
     predictor = Predictor.load(Path(str(cfg.run_dir)))
     apply_run_data(cfg, predictor.doc, keys)
     manifest = _collect(cfg, run_dir)
-    store = BarStore(Path(str(cfg.store.root)).expanduser())
+    store = BarStore(storage.absolute(cfg.store.root))
     symbols = _symbols(cfg, manifest, store)
     _check_present(symbols, manifest, store, str(cfg.data.freq), (manifest or {}).get("source") or "the store")
     window = _window(cfg, predictor, store, symbols)

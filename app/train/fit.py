@@ -20,6 +20,7 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig,
 from ray.train.torch import TorchTrainer
 
 from app.errors import AppError
+from app.storage import filesystem, is_uri
 from app.models.factory import read_meta
 from app.train.baselines import run_baselines
 from app.train.checkpoint import json_safe
@@ -64,6 +65,8 @@ def worker_resources(cfg: TrainConfig) -> dict[str, float]:
 
 def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTrainer:
     cfg, data = plan.cfg, plan.data
+    storage_fs, storage_path = filesystem(plan.storage)
+    storage_fs = storage_fs if is_uri(plan.storage) else None  # a local path: Ray's own default
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -78,7 +81,8 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTr
         ),
         run_config=RunConfig(
             name=plan.name,
-            storage_path=str(plan.storage),
+            storage_path=storage_path,
+            storage_filesystem=storage_fs,
             checkpoint_config=CheckpointConfig(
                 num_to_keep=cfg.num_to_keep, checkpoint_score_attribute="score", checkpoint_score_order="max"
             ),
@@ -132,10 +136,11 @@ def _write_outputs(plan: Plan, result: ray.train.Result, began: float, trained: 
     best_ckpt = result.get_best_checkpoint(metric="score", mode="max")
     if best_ckpt is None or result.checkpoint is None:
         raise AppError(f"training run {plan.name} reported no checkpoint", "see run.log for the worker errors")
-    best = plan.storage / BEST_DIR
+    best = plan.run_dir / "checkpoints" / BEST_DIR  # local: the bundle and predictions read it
     shutil.rmtree(best, ignore_errors=True)
-    shutil.copytree(best_ckpt.path, best)
-    history = read_meta(result.checkpoint.path)["history"]
+    best_ckpt.to_directory(str(best))  # a copy from wherever Ray keeps checkpoints (a URI included)
+    with result.checkpoint.as_directory() as latest:
+        history = read_meta(Path(latest))["history"]
     best_row = read_meta(best)["metrics"]
     predictions_path = plan.run_dir / "predictions.parquet"
     if predictions:
@@ -166,6 +171,7 @@ def fit(
     *,
     callbacks: Sequence[UserCallback] = (),
     write_predictions: bool = True,
+    checkpoints: str | None = None,
 ) -> FitResult:
     """Train ``model_cfg`` (a Hydra node with ``_target_``) on ``data``; outputs go to ``run_dir``.
 
@@ -173,10 +179,11 @@ def fit(
     Inputs are checked before Ray Train starts. With ``train_cfg.resume`` the newest training run
     in ``run_dir`` continues from its last checkpoint (epoch, optimizer, scheduler, RNG state).
     ``callbacks`` are extra Ray Train callbacks (a Tune trial passes ``TuneReportCallback()``);
-    ``write_predictions=False`` skips the batch-inference pass (e.g. inside a sweep).
+    ``write_predictions=False`` skips the batch-inference pass (e.g. inside a sweep);
+    ``checkpoints`` puts Ray Train's checkpoints elsewhere than ``run_dir/checkpoints`` (a storage URI).
     """
     began = time.time()
-    plan = make_plan(model_cfg, train_cfg, data, run_dir)
+    plan = make_plan(model_cfg, train_cfg, data, run_dir, checkpoints)
     with run_log(plan.log_path):
         result = _train(plan, callbacks)
         return _write_outputs(plan, result, began, time.time(), write_predictions)

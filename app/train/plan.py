@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
+import pyarrow.fs as pafs
 import ray.data
 from ray.data.dataset import MaterializedDataset
 
 from app.errors import ConfigError, DataError
+from app.storage import filesystem
 from app.models.factory import build_model, plain_model_cfg
 from app.train.config import TrainConfig, as_train_config
 from app.train.device import ray_gpus, resolve_use_gpu
@@ -67,11 +69,13 @@ def prepare_dataset(name: str, ds: Any, min_rows: int) -> tuple[ray.data.Dataset
     return ds, rows
 
 
-def run_name(storage: Path, resume: bool) -> str:
+def run_name(storage: str, resume: bool) -> str:
     """A fresh unique name, or with ``resume`` the newest run in the folder (Ray then restores it)."""
     if not resume:
         return f"{RUN_PREFIX}{dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    runs = sorted(p.name for p in storage.glob(f"{RUN_PREFIX}*") if p.is_dir())
+    fs, path = filesystem(storage)
+    found = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    runs = sorted(i.base_name for i in found if i.type == pafs.FileType.Directory and i.base_name.startswith(RUN_PREFIX))
     if not runs:
         raise ConfigError(
             f"train.resume=true but {storage} holds no training run",
@@ -104,18 +108,19 @@ class Plan:
     n_params: int
     n_train: int
     persistence: int | None
-
-    @property
-    def storage(self) -> Path:
-        return self.run_dir / "checkpoints"
+    storage: str  # Ray Train's storage_path: run_dir/checkpoints, or its place on a storage URI
 
     @property
     def log_path(self) -> Path:
         return self.run_dir / "run.log"
 
 
-def make_plan(model_cfg: Mapping[str, Any], train_cfg: Any, data: Any, run_dir: str | Path) -> Plan:
-    """Check the config and data, materialize the datasets and name the Ray Train run."""
+def make_plan(model_cfg: Mapping[str, Any], train_cfg: Any, data: Any, run_dir: str | Path,
+              checkpoints: str | None = None) -> Plan:
+    """Check the config and data, materialize the datasets and name the Ray Train run.
+
+    ``checkpoints`` is where Ray Train keeps the run's checkpoints (default ``run_dir/checkpoints``;
+    a storage URI when every node must reach them)."""
     cfg = resolve_use_gpu(as_train_config(train_cfg), ray_gpus())
     data = FitData(*data)
     model_cfg = plain_model_cfg(model_cfg)
@@ -132,6 +137,7 @@ def make_plan(model_cfg: Mapping[str, Any], train_cfg: Any, data: Any, run_dir: 
         if getattr(data, split) is not None:
             check_window_shape(split, getattr(data, split), data.n_features)
     run_dir = Path(run_dir).resolve()
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    name = run_name(run_dir / "checkpoints", cfg.resume)
-    return Plan(cfg, model_cfg, data, run_dir, name, n_params, n_train, persistence)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)  # checkpoints/best is always local
+    storage = checkpoints or str(run_dir / "checkpoints")
+    name = run_name(storage, cfg.resume)
+    return Plan(cfg, model_cfg, data, run_dir, name, n_params, n_train, persistence, storage)

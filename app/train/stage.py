@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from app import storage
 from app.predict.bundle import save_run_bundle
 from app.train.baselines import fit_ridge, last_step
 from app.train.config import TrainConfig
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 def features_path(cfg: DictConfig) -> str:
     from app.data.features import default_features_path
 
-    root = str(Path(cfg.store.root).expanduser().resolve())
+    root = storage.absolute(cfg.store.root)
     return str(cfg.features.path or default_features_path(root, str(cfg.data.freq)))
 
 
@@ -94,7 +95,8 @@ def run(cfg: DictConfig, run_dir: Path) -> FitResult:
                             "label": OmegaConf.to_container(cfg.label), "scaler": data.scaler.to_dict()}
     train_cfg = TrainConfig.from_mapping(OmegaConf.to_container(cfg.train, resolve=True))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    result = fit(model_cfg, train_cfg, FitData(data.train, data.val, data.n_features, meta, data.test), run_dir)
+    result = fit(model_cfg, train_cfg, FitData(data.train, data.val, data.n_features, meta, data.test), run_dir,
+                 checkpoints=storage.checkpoint_root(Path(run_dir), cfg))
     preds = pd.read_parquet(result.predictions_path)
     preds = add_oracle(add_baselines(preds, data, train_cfg.ridge_alpha), cfg, run_dir)
     preds.to_parquet(result.predictions_path, index=False)

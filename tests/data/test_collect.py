@@ -61,11 +61,11 @@ def test_incremental_run_fetches_only_missing_and_leaves_complete_partitions(tmp
     root = tmp_path / "store"
     base = overrides(root, "collect.workers=0", "data.start=2023-01-02")
     run(compose_config(*base, f"data.symbols=[{','.join(syms[:2])}]", "data.end=2024-03-29"), tmp_path / "r1")
-    stamps = {s: BarStore(root).partition("D", s).stat().st_mtime_ns for s in syms[:2]}
+    stamps = {s: Path(BarStore(root).partition("D", s)).stat().st_mtime_ns for s in syms[:2]}
     # Same range again: nothing new, nothing rewritten.
     again = run(compose_config(*base, f"data.symbols=[{','.join(syms[:2])}]", "data.end=2024-03-29"), tmp_path / "r2")
     assert again["totals"]["rows_added"] == 0
-    assert {s: BarStore(root).partition("D", s).stat().st_mtime_ns for s in syms[:2]} == stamps
+    assert {s: Path(BarStore(root).partition("D", s)).stat().st_mtime_ns for s in syms[:2]} == stamps
     # Extended at both ends, plus a new symbol.
     ext = run(compose_config(*base[:-1], "data.start=2022-06-01", f"data.symbols=[{','.join(syms)}]",
                              "data.end=2024-06-28"), tmp_path / "r3")

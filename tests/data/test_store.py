@@ -53,7 +53,7 @@ def test_merge_adds_only_new_rows(tmp_path: Path):
 def test_failed_write_leaves_old_partition_intact(tmp_path: Path, monkeypatch):
     store = BarStore(tmp_path)
     store.write("D", "005930", bars("005930", [2, 3]), source="sim")
-    before = store.partition("D", "005930").read_bytes()
+    before = Path(store.partition("D", "005930")).read_bytes()
 
     def boom(table, where, **kw):
         Path(where).write_bytes(b"torn")
@@ -62,8 +62,8 @@ def test_failed_write_leaves_old_partition_intact(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(pq, "write_table", boom)
     with pytest.raises(OSError):
         store.merge("D", "005930", bars("005930", [4]), source="sim")
-    assert store.partition("D", "005930").read_bytes() == before
-    leftovers = [p for p in store.partition("D", "005930").parent.iterdir() if p.name.startswith(".tmp-")]
+    assert Path(store.partition("D", "005930")).read_bytes() == before
+    leftovers = [p for p in Path(store.partition("D", "005930")).parent.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers == []
 
 

@@ -1,0 +1,119 @@
+"""An ``s3://`` storage root holds the live store, the features dataset and Ray Train's checkpoints.
+
+Against a real S3 protocol peer on loopback (moto's server): what a multi-node run without NFS needs
+is that every node reads and writes those three on the URI while the run goes on, not only a copy
+of the finished run folder.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from app import storage
+from app.contracts import BARS_SCHEMA, daily_ts
+from app.data.features import read_manifest
+from app.data.store import BarStore
+from app.errors import DataError
+from tests.conftest import ROOT, compose_config
+from tests.s3_testutil import s3_server  # noqa: F401 - the fixture
+
+SMALL_RUN = [
+    "stage=[collect,features,train]", "data=sim", "data.universe=all", "data.limit=3", "data.start=2023-01-02",
+    "data.sim.rate_limit=0", "train.epochs=2", "train.amp=off", "model.hidden_size=4", "model.num_layers=1",
+    "collect.workers=0", "redis.url=null",
+]  # fmt: skip
+
+
+def bars(symbol: str, days: list[int], close: float = 100.0) -> pa.Table:
+    rows = [dict(symbol=symbol, ts=daily_ts(dt.date(2024, 1, d)), open=close, high=close + 1, low=close - 1,
+                 close=close, volume=10 * d, value=1000 * d, adjusted=True) for d in days]  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=BARS_SCHEMA)
+
+
+def test_join_puts_parts_before_the_query():
+    uri = "s3://b/krx?endpoint_override=127.0.0.1:9000&scheme=http"
+    assert storage.join(uri, "data", "bars") == "s3://b/krx/data/bars?endpoint_override=127.0.0.1:9000&scheme=http"
+    assert storage.join("/mnt/nfs", "data") == "/mnt/nfs/data"
+
+
+def test_credentials_in_the_uri_query_are_refused_at_config_time():
+    with pytest.raises(storage.ConfigError, match="secret_key"):
+        compose_config('storage.root="s3://b/krx?secret_key=abc&access_key=AKIA"')
+
+
+def test_a_uri_root_puts_the_store_on_the_uri_and_the_token_files_locally(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(storage.RAY_JOB_ENV, raising=False)
+    cfg = compose_config('storage.root="s3://b/krx?scheme=http"', "kis.token_dir=tokens")
+    storage.resolve_paths(cfg)
+    assert cfg.store.root == "s3://b/krx/data?scheme=http"
+    assert cfg.kis.token_dir == str(tmp_path / "tokens")  # tokens are secrets: never on shared storage
+
+
+def test_the_store_on_s3_reads_writes_merges_and_rebuilds_its_manifest(s3_server):
+    root = s3_server.root("krx/data")
+    store = BarStore(root)
+    assert store.symbols("D") == [] and store.read("D", "005930").num_rows == 0 and store.ts_range("D", "005930") is None
+    store.write("D", "005930", bars("005930", [2, 3]), source="sim")
+    store.merge("D", "005930", bars("005930", [3, 4], close=200.0), source="sim")
+    store.write("D", "000660", bars("000660", [2]), source="sim")
+    assert store.symbols("D") == ["000660", "005930"]
+    table = store.read("D", "005930")
+    assert [t.day for t in table["ts"].to_pylist()] == [2, 3, 4] and table["close"].to_pylist() == [100, 200, 200]
+    assert store.read("D", "005930", ["ts", "close"]).column_names == ["ts", "close"]
+    first, last = store.ts_range("D", "005930")
+    assert (first.day, last.day) == (2, 4)
+    assert {k: v.rows for k, v in store.manifest("D").items()} == {"000660": 1, "005930": 3}
+    assert "krx/data/bars/freq=D/symbol=005930/part-0.parquet" in s3_server.keys(root)
+
+
+def test_a_failed_write_to_s3_uploads_nothing(s3_server, monkeypatch):
+    root = s3_server.root("krx/data")
+    store = BarStore(root)
+    store.write("D", "005930", bars("005930", [2]), source="sim")
+    before = s3_server.keys(root)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full half-way")
+
+    monkeypatch.setattr("app.data.store.pq.write_table", broken)
+    with pytest.raises(OSError):
+        store.write("D", "005930", bars("005930", [2, 3]), source="sim")
+    assert s3_server.keys(root) == before and store.read("D", "005930").num_rows == 1
+
+
+def test_a_missing_features_dataset_on_s3_is_a_one_line_error(s3_server):
+    with pytest.raises(DataError, match="no features dataset"):
+        read_manifest(storage.join(s3_server.root("krx/data"), "features", "freq=D"))
+
+
+@pytest.mark.slow
+def test_a_run_with_an_s3_root_keeps_store_features_and_checkpoints_on_s3(s3_server, tmp_path: Path):
+    root = s3_server.root("krx")
+    proc = subprocess.run([sys.executable, "-m", "app.main", *SMALL_RUN, f'storage.root="{root}"'],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    keys = s3_server.keys(root)
+    stored = [k for k in keys if k.startswith("krx/data/bars/freq=D/") and k.endswith("/part-0.parquet")]
+    assert len(stored) == 3
+    features = [k for k in keys if k.startswith("krx/data/features/freq=D/")]
+    assert "krx/data/features/freq=D/_manifest.json" in features
+    assert any("/build-" in k and k.endswith(".parquet") for k in features)
+    runs = [k for k in keys if k.startswith("krx/experiments/")]
+    # Ray Train's checkpoints went to the URI during the run, both epochs of them...
+    assert len({k.split("/checkpoint_")[1].split("/")[0] for k in runs if "/checkpoint_" in k}) >= 1
+    assert any(k.endswith("/model.pt") and "/checkpoints/train-" in k for k in runs)
+    # ...and the run folder (its log, metrics and model bundle) was copied there at the end.
+    for name in ("run.log", "metrics.json", "model/bundle.json", "checkpoints/best/model.pt"):
+        assert any(k.endswith("/" + name) for k in runs), name
+    # Nothing of the store or the features was left on the local staging root; the console names the URI.
+    assert not (tmp_path / "data").exists()
+    last = proc.stdout.splitlines()[-1]
+    assert last.startswith("run folder: s3://") and last.endswith(root.split("?", 1)[1]), last
