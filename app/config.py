@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from app.contracts import FREQS, normalize_symbol
+from app.contracts import FREQS, normalize_symbol, normalize_symbols, parse_date
 from app.data.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig
 from app.errors import ConfigError
 from app.evaluate.config import EvaluateConfig
 from app.predict.config import PredictConfig
-from app.report.build import ReportConfig
+from app.report.config import ReportConfig
 from app.sim.config import FaultConfig  # one definition of the simulator's injectable faults
 from app.storage import StorageConfig, register_resolver
 from app.storage import validate as validate_storage
@@ -173,13 +173,6 @@ def stages_of(cfg: DictConfig) -> list[str]:
     return [s for s in known if s in names]
 
 
-def parse_date(value: str, key: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(f"{key}={value!r} is not a date", f"write {key}=YYYY-MM-DD") from None
-
-
 def validate(cfg: DictConfig) -> None:
     """Checks the schema cannot express; raises ConfigError with the key and the fix."""
     stages_of(cfg)
@@ -311,10 +304,7 @@ def _validate_sim(cfg: DictConfig) -> None:
 
 def symbols_of(cfg: DictConfig) -> list[str]:
     """``data.symbols`` as 6-digit strings, de-duplicated in order."""
-    seen: dict[str, None] = {}
-    for code in cfg.data.symbols:
-        seen.setdefault(normalize_symbol(code), None)
-    return list(seen)
+    return normalize_symbols(cfg.data.symbols)
 
 
 def to_container(cfg: DictConfig) -> dict:

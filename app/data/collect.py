@@ -20,7 +20,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from app.config import parse_date
+from app.contracts import parse_date
 from app.data.collect_symbol import CollectSpec, SymbolOutcome, collect_symbol
 from app.data.collect_stats import CollectTally
 from app.data.file_source import check_rows, load_file

@@ -93,7 +93,7 @@ def open_source(cfg: DictConfig, source: str) -> Iterator[ApiSource]:
         Credentials.from_env()  # fail early, in one line, when they are missing
         yield ApiSource("kis", cfg.kis.base_url, None, MASTER_HOST, None, description=describe_kis(cfg.kis.env))
         return
-    from app.sim.server import start_sim_process
+    from app.sim.runner import start_sim_process
 
     credentials = Credentials(secrets.token_hex(18), secrets.token_urlsafe(135)[:180])
     sim_cfg = sim_config(cfg, credentials)

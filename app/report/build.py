@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from app.evaluate.jsonable import json_ready
 from app.evaluate.results import Evaluation
 from app.evaluate.stage import evaluate_folder, lookup
 from app.report import plots_eval, plots_run, sources
+from app.report.config import ReportConfig
 from app.report.schema import SCHEMA_VERSION, validate_report
 from app.report.style import caption
 from app.report.summary_md import render
@@ -32,13 +32,6 @@ log = logging.getLogger(__name__)
 
 REPORT_FILE = "performance_report.json"
 SUMMARY_FILE = "summary.md"
-
-
-@dataclass
-class ReportConfig:
-    ic_window: int = 20  # dates in the rolling mean of the IC plot
-    scatter_points: int = 4000  # above this many rows the scatter becomes a hexbin density
-    dpi: int = 110
 
 
 def _plain(config: Any) -> dict | None:

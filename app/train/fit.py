@@ -21,7 +21,7 @@ from ray.train.torch import TorchTrainer
 
 from app.errors import AppError
 from app.models.factory import read_meta
-from app.train.baselines import run_baselines
+from app.evaluate.baselines import run_baselines
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
 from app.train.loop import steps_per_epoch

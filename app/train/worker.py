@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 
 from app.models.factory import build_model
-from app.train import metrics as M
+from app.evaluate import metrics as M
 from app.train.amp import AmpPolicy, resolve_amp
 from app.train.batches import WindowCollate
 from app.train.checkpoint import capture_rng, read_checkpoint, restore_rng, write_checkpoint

@@ -17,13 +17,13 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig
 
+from app.evaluate.baselines import run_baselines
+from app.evaluate.forecasters import add_baselines, add_oracle, test_metrics
 from app.models.factory import load_model, read_meta
 from app.predict.bundle import save_run_bundle
-from app.train.baselines import run_baselines
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
 from app.train.predict import predict
-from app.train.stage import add_baselines, add_oracle, test_metrics
 from app.tune.results import Best
 from app.tune.windows import with_seq_len
 

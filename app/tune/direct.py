@@ -29,7 +29,7 @@ from app.train.loop import EarlyStopping, Optimization, make_loss, predict_batch
 from app.train.loop import train_epoch
 from app.train.worker import epoch_metrics, monitor_score
 from app.tune.restore import restored_state
-from app.tune.trial import best_key, best_of, running_best
+from app.tune.ranking import best_key, best_of, running_best
 from app.tune.windows import TrialWindows
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from app.errors import AppError
 from app.tune.space import SearchSpace
-from app.tune.trial import best_key
+from app.tune.ranking import best_key
 
 RESULTS_FILE = "tune_results.parquet"
 RESULTS_CSV = "tune_results.csv"

@@ -23,7 +23,8 @@ from app.train.config import TrainConfig
 from app.tune.config import TuneConfig, as_tune_config
 from app.tune.results import Best, best_trial, collect, table, write_table
 from app.tune.space import SearchSpace, parse_space
-from app.tune.trial import TrialSpec, best_key
+from app.tune.ranking import best_key
+from app.tune.trial import TrialSpec
 
 log = logging.getLogger(__name__)
 
