@@ -26,6 +26,7 @@ from app.errors import DataError
 from app.predict import signals as sig
 from app.predict.inputs import Trailing, apply_run_data, cli_keys, kst, parse_bound, trailing_bars
 from app.predict.predictor import Predictor
+from app.stage_registry import BaseStage
 
 log = logging.getLogger(__name__)
 #: The console's logger: the tables are for the person at the terminal, not only for run.log.
@@ -148,3 +149,11 @@ def _last_close(bars) -> pd.Series:
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Pipeline entry ``(cfg, run_dir)``."""
     return predict_run(cfg, Path(run_dir), cli_keys())
+
+
+class PredictStage(BaseStage):
+    def run(self, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+        return run(cfg, run_dir)
+
+
+STAGE = PredictStage()

@@ -9,6 +9,7 @@ from typing import Any
 from app.evaluate.stage import lookup
 from app.report.build import ReportConfig, build_report
 from app.report.sources import TIMINGS_FILE
+from app.stage_registry import BaseStage
 
 
 def record_stage(run_dir: str | Path, stage: str, wall_s: float, **counts: Any) -> None:
@@ -45,3 +46,26 @@ def run_compare(cfg: Any, run_dir: Path) -> dict:
             build_report(run, report_cfg=report_config(cfg))
     paths = compare_runs(runs, run_dir)
     return {k: str(v) for k, v in paths.items()}
+
+
+class ReportStage(BaseStage):
+    def run(self, cfg: Any, run_dir: Path) -> dict:
+        return run(cfg, run_dir)
+
+    def after(self, cfg: Any, run_dir: Path, result: Any) -> None:
+        """The run's result, as the console's last lines."""
+        from app import console
+        from app.console_text import result_lines
+
+        if isinstance(result, dict):
+            for line in result_lines(result, str(Path(result["run"]["dir"]) / "summary.md")):
+                console.say("%s", line)
+
+
+class CompareStage(BaseStage):
+    def run(self, cfg: Any, run_dir: Path) -> dict:
+        return run_compare(cfg, run_dir)
+
+
+REPORT = ReportStage()
+COMPARE = CompareStage()

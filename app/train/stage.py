@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from app.evaluate.forecasters import add_baselines, add_oracle, test_metrics
 from app.predict.bundle import save_run_bundle
+from app.stage_registry import BaseStage
 from app.train.config import TrainConfig
 from app.train.fit import FitData, FitResult, fit
 
@@ -50,3 +51,17 @@ def run(cfg: DictConfig, run_dir: Path) -> FitResult:
     result.metrics_path.write_text(json.dumps(metrics, indent=1, default=float))
     log.info("test IC: %s", {k: None if v.get("ic") is None else round(v["ic"], 4) for k, v in metrics["test"].items()})
     return result
+
+
+class TrainStage(BaseStage):
+    def run(self, cfg: DictConfig, run_dir: Path) -> FitResult:
+        return run(cfg, run_dir)
+
+    def counts(self, result: Any) -> dict[str, Any]:
+        history = getattr(result, "history", None) or []
+        gpu = [h["gpu_peak_allocated_mb"] for h in history if h.get("gpu_peak_allocated_mb") is not None]
+        return {"samples": sum(int(h.get("train_samples", 0)) for h in history) or None,
+                "gpu_peak_mb": max(gpu, default=None)}
+
+
+STAGE = TrainStage()

@@ -28,8 +28,8 @@ from app.train.device import peak_gpu_memory, select_device
 from app.train.loop import EarlyStopping, Optimization, make_loss, predict_batches, seed_everything, steps_per_epoch
 from app.train.loop import train_epoch
 from app.train.worker import epoch_metrics, monitor_score
-from app.tune.restore import restored_state
 from app.tune.ranking import best_key, best_of, running_best
+from app.tune.restore import restored_state
 from app.tune.windows import TrialWindows
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from app.errors import AppError
-from app.tune.space import SearchSpace
 from app.tune.ranking import best_key
+from app.tune.space import SearchSpace
 
 RESULTS_FILE = "tune_results.parquet"
 RESULTS_CSV = "tune_results.csv"

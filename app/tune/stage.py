@@ -19,11 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from app.errors import ConfigError
 from app.models.factory import plain_model_cfg
+from app.stage_registry import BaseStage
 from app.train.config import TrainConfig
 from app.tune.config import TuneConfig, as_tune_config
+from app.tune.ranking import best_key
 from app.tune.results import Best, best_trial, collect, table, write_table
 from app.tune.space import SearchSpace, parse_space
-from app.tune.ranking import best_key
 from app.tune.trial import TrialSpec
 
 log = logging.getLogger(__name__)
@@ -137,3 +138,17 @@ def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
         max((r["gpu_peak_allocated_mb"] for t in trials for r in t.history if r.get("gpu_peak_allocated_mb")),
             default=None),
     )  # fmt: skip
+
+
+class TuneStage(BaseStage):
+    def preflight(self, cfg: DictConfig, run_dir: Path) -> None:
+        preflight(cfg, run_dir)
+
+    def run(self, cfg: DictConfig, run_dir: Path) -> SweepResult:
+        return run(cfg, run_dir)
+
+    def counts(self, result: Any) -> dict[str, Any]:
+        return {"samples": getattr(result, "samples", None), "gpu_peak_mb": getattr(result, "gpu_peak_mb", None)}
+
+
+STAGE = TuneStage()
