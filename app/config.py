@@ -7,7 +7,6 @@ date order, no secrets in config) and raises :class:`app.errors.ConfigError`.
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 
 from app.errors import ConfigError
@@ -92,12 +93,11 @@ def parse_date(value: object, key: str) -> dt.date:
         raise ConfigError(f"{key}={value!r} is not a date", f"write {key}=YYYY-MM-DD") from None
 
 
-def timestamps_as_int64(ts: "np.ndarray") -> "np.ndarray":
+def timestamps_as_int64(ts: np.ndarray) -> np.ndarray:
     """Timestamps (datetime64, or tz-aware Timestamp objects) as int64 UTC nanoseconds.
 
     Only equality matters downstream: rows with the same instant form one cross-section.
     """
-    import numpy as np
     import pandas as pd
 
     ts = np.asarray(ts)

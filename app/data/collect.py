@@ -9,13 +9,10 @@ process without Ray. A run writes ``data_manifest.json`` into its run folder.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -26,13 +23,14 @@ from app.data.collect_symbol import CollectSpec, SymbolOutcome, collect_symbol
 from app.data.collect_stats import CollectTally
 from app.data.hot_cache import HotCache
 from app.data.sources import ApiSource, resolve_source
-from app.data.store import BarStore, atomic_write_text
+from app.data.store import BarStore
 from app.data.universe import resolve_symbols
 from app.errors import DataError, IncompleteDataError, ServiceError
 from app.kis.credentials import Credentials
 from app.kis.redis_conn import ENV_REDIS_URL
 from app.kis.settings import KisSettings
 from app.progress import ProgressLine
+from app.run_folder import DATA_MANIFEST, RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +233,7 @@ def _finish(manifest: dict, run_dir: Path) -> dict:
     """Save the manifest; permanent failures are listed and the run goes on (see
     :func:`incomplete_error` for the transient ones)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "data_manifest.json", json.dumps(manifest, indent=2, default=str))
+    RunFolder(run_dir).write_json(DATA_MANIFEST, manifest)
     totals = manifest["totals"]
     log.info("collected: %s", CollectTally.summary(totals))
     transient = set(manifest.get("transient_failures", ()))

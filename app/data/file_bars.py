@@ -13,6 +13,7 @@ from app.data.file_source import BAD_ROWS, check_rows, load_file
 from app.data.sources import describe_file
 from app.data.store import BarStore
 from app.errors import ConfigError
+from app.run_folder import REJECTED_ROWS, RunFolder
 
 
 def collect_file(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
@@ -21,8 +22,7 @@ def collect_file(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
     path = Path(cfg.data.path).expanduser()
     loaded = load_file(path)
     if len(loaded.rejected):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        loaded.rejected.to_csv(run_dir / "rejected_rows.csv", index=False)
+        RunFolder(run_dir).write_frame(REJECTED_ROWS, loaded.rejected)
     check_rows(path.name, loaded, cfg.data.on_bad_rows)
     store = BarStore(root)
     name = f"file:{path.name}"

@@ -8,6 +8,7 @@ tune stage's best-trial re-evaluation, so both run folders carry the same column
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from omegaconf import DictConfig
 from app.evaluate.baselines import fit_ridge, last_step
 from app.evaluate.metrics import forecast_metrics
 from app.evaluate.panel import with_prediction_column
+from app.run_folder import DATA_MANIFEST
+
+log = logging.getLogger(__name__)
 
 
 def _ridge_frame(ridge, ds) -> pd.DataFrame:
@@ -41,7 +45,7 @@ def add_oracle(preds: pd.DataFrame, cfg: DictConfig, run_dir: Path) -> pd.DataFr
     from app.kis.credentials import Credentials
     from app.sim.market import Market
 
-    manifest = run_dir / "data_manifest.json"
+    manifest = run_dir / DATA_MANIFEST
     source = json.loads(manifest.read_text()).get("source") if manifest.exists() else resolve_source(cfg)
     if source != "sim" or cfg.label.price != "close" or cfg.data.freq != "D":
         return preds
@@ -65,3 +69,12 @@ def test_metrics(preds: pd.DataFrame) -> dict[str, dict[str, float]]:
     if "oracle" in out and out["oracle"].get("ic"):
         out["model"]["ic_of_oracle"] = out["model"]["ic"] / out["oracle"]["ic"]
     return out
+
+
+def with_references(preds: pd.DataFrame, data, alpha: float, cfg: DictConfig,
+                    run_dir: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """The model's predictions with every reference column, and ``{"test": metrics}`` of all of them."""
+    preds = add_oracle(add_baselines(preds, data, alpha), cfg, run_dir)
+    test = test_metrics(preds)
+    log.info("test IC: %s", {k: None if v.get("ic") is None else round(v["ic"], 4) for k, v in test.items()})
+    return preds, {"test": test}

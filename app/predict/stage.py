@@ -10,7 +10,6 @@ need; they are scored; ``signals.parquet`` / ``signals.csv``, ``portfolio.csv`` 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 from pathlib import Path
@@ -26,6 +25,7 @@ from app.errors import DataError
 from app.predict import signals as sig
 from app.predict.inputs import Trailing, apply_run_data, cli_keys, kst, parse_bound, trailing_bars
 from app.predict.predictor import Predictor
+from app.run_folder import PORTFOLIO_CSV, PREDICT_SUMMARY, SIGNALS, SIGNALS_CSV, RunFolder
 from app.stage_registry import BaseStage
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,11 @@ def _check_present(symbols: list[str], manifest: dict[str, Any] | None, store: B
 
 
 def _save(run_dir: Path, out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    out.to_parquet(run_dir / "signals.parquet", index=False)
-    csv = out.assign(ts=out["ts"].map(lambda t: t.isoformat()))
-    csv.to_csv(run_dir / "signals.csv", index=False)
-    held.to_csv(run_dir / "portfolio.csv", index=False)
-    (run_dir / "predict_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    folder = RunFolder(run_dir)
+    folder.write_frame(SIGNALS, out)
+    folder.write_frame(SIGNALS_CSV, out.assign(ts=out["ts"].map(lambda t: t.isoformat())))
+    folder.write_frame(PORTFOLIO_CSV, held)
+    folder.write_json(PREDICT_SUMMARY, summary)
 
 
 def _report(out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any], show: int) -> None:

@@ -17,6 +17,7 @@ from ray.data.dataset import MaterializedDataset
 
 from app.errors import ConfigError, DataError
 from app.models.factory import build_model, plain_model_cfg
+from app.run_folder import CHECKPOINTS, RUN_LOG
 from app.train.config import TrainConfig, as_train_config
 from app.train.device import ray_gpus, resolve_use_gpu
 
@@ -107,11 +108,11 @@ class Plan:
 
     @property
     def storage(self) -> Path:
-        return self.run_dir / "checkpoints"
+        return self.run_dir / CHECKPOINTS
 
     @property
     def log_path(self) -> Path:
-        return self.run_dir / "run.log"
+        return self.run_dir / RUN_LOG
 
 
 def make_plan(model_cfg: Mapping[str, Any], train_cfg: Any, data: Any, run_dir: str | Path) -> Plan:
@@ -132,6 +133,6 @@ def make_plan(model_cfg: Mapping[str, Any], train_cfg: Any, data: Any, run_dir: 
         if getattr(data, split) is not None:
             check_window_shape(split, getattr(data, split), data.n_features)
     run_dir = Path(run_dir).resolve()
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    name = run_name(run_dir / "checkpoints", cfg.resume)
+    (run_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+    name = run_name(run_dir / CHECKPOINTS, cfg.resume)
     return Plan(cfg, model_cfg, data, run_dir, name, n_params, n_train, persistence)

@@ -6,7 +6,6 @@ model bundle ``model/`` (:func:`app.predict.bundle.save_run_bundle`) is what ``s
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from app.evaluate.forecasters import add_baselines, add_oracle, test_metrics
+from app.evaluate.forecasters import with_references
 from app.predict.bundle import save_run_bundle
 from app.stage_registry import BaseStage
 from app.train.config import TrainConfig
@@ -41,15 +40,13 @@ def run(cfg: DictConfig, run_dir: Path) -> FitResult:
                             "label": OmegaConf.to_container(cfg.label), "scaler": data.scaler.to_dict()}
     train_cfg = TrainConfig.from_mapping(OmegaConf.to_container(cfg.train, resolve=True))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    result = fit(model_cfg, train_cfg, FitData(data.train, data.val, data.n_features, meta, data.test), run_dir)
-    preds = pd.read_parquet(result.predictions_path)
-    preds = add_oracle(add_baselines(preds, data, train_cfg.ridge_alpha), cfg, run_dir)
-    preds.to_parquet(result.predictions_path, index=False)
+
+    def finish(preds: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+        return with_references(preds, data, train_cfg.ridge_alpha, cfg, run_dir)
+
+    data_fit = FitData(data.train, data.val, data.n_features, meta, data.test)
+    result = fit(model_cfg, train_cfg, data_fit, run_dir, finish=finish)
     save_run_bundle(cfg, run_dir, result.best_checkpoint, data)
-    metrics = json.loads(result.metrics_path.read_text())
-    metrics["test"] = test_metrics(preds)
-    result.metrics_path.write_text(json.dumps(metrics, indent=1, default=float))
-    log.info("test IC: %s", {k: None if v.get("ic") is None else round(v["ic"], 4) for k, v in metrics["test"].items()})
     return result
 
 
