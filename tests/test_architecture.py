@@ -164,3 +164,48 @@ def test_the_config_schema_does_not_load_plotting() -> None:
 def test_training_does_not_build_a_simulated_market() -> None:
     train = {m for m in _modules() if m.startswith("app.train")}
     assert not {m for m in train if any(d.startswith("app.sim") for d in _graph()[m])}
+
+
+#: package -> the other app packages it may import (docs/architecture.md); every package may also
+#: import the shared leaves.
+LEAVES = {"errors", "contracts", "run_folder", "stage_registry", "progress", "console", "console_text"}
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(), "contracts": set(), "run_folder": set(), "stage_registry": set(), "progress": set(),
+    "console": {"kis"}, "console_text": set(), "storage": set(), "ray_runtime": {"storage"},
+    "krx": set(), "kis": set(), "models": set(), "sim": {"krx"},
+    "data": {"kis", "krx", "sim", "ray_runtime"},
+    "evaluate": {"data", "kis", "krx", "sim"},
+    "predict": {"data", "evaluate", "krx", "models"},
+    "train": {"data", "evaluate", "models", "predict", "ray_runtime"},
+    "tune": {"train", "data", "evaluate", "models", "predict", "ray_runtime"},
+    "report": {"evaluate"},
+    "machine": {"config", "data", "kis", "krx", "models", "ray_runtime"},
+    "config": {"data", "evaluate", "models", "predict", "report", "sim", "storage", "train", "tune"},
+    "stages": {"config", "machine", "report"},
+}
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "app"
+
+
+def _disallowed(graph: dict[str, frozenset[str]]) -> list[str]:
+    out = []
+    for module, deps in graph.items():
+        pkg = _package(module)
+        if pkg in ("main", "app"):
+            continue  # the entry point may import everything
+        allowed = ALLOWED[pkg] | LEAVES | {pkg}
+        out += [f"{module} -> {d}" for d in sorted(deps) if _package(d) not in allowed]
+    return out
+
+
+def test_the_import_table_check_sees_an_upward_import() -> None:
+    assert _disallowed({"app.kis.client": frozenset({"app.data.store"})}) == ["app.kis.client -> app.data.store"]
+    assert _disallowed({"app.train.fit": frozenset({"app.models.factory", "app.errors"})}) == []
+
+
+def test_packages_import_only_what_the_architecture_allows() -> None:
+    assert set(ALLOWED) | {"main", "app"} >= {_package(m) for m in _modules()}
+    assert _disallowed(_graph()) == []

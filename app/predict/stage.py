@@ -18,8 +18,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig
 
-from app.config import symbols_of
-from app.contracts import KST
+from app.contracts import KST, normalize_symbols
 from app.data.store import BarStore
 from app.errors import DataError
 from app.predict import signals as sig
@@ -44,7 +43,7 @@ def _collect(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
 def _symbols(cfg: DictConfig, manifest: dict[str, Any] | None, store: BarStore) -> list[str]:
     """The symbols to score: data.symbols, else what collection resolved, else the whole store."""
     if cfg.data.symbols:
-        return symbols_of(cfg)
+        return normalize_symbols(cfg.data.symbols)
     if manifest and manifest.get("symbols"):
         return sorted(manifest["symbols"])
     return store.symbols(str(cfg.data.freq))
