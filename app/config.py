@@ -7,7 +7,6 @@ date order, no secrets in config) and raises :class:`app.errors.ConfigError`.
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,26 +16,20 @@ from urllib.parse import urlsplit
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from app.contracts import FREQS, normalize_symbol
+from app.contracts import FREQS, normalize_symbol, normalize_symbols, parse_date
+from app.data.bar_source import BAR_SOURCES, bar_source, source_names
 from app.data.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig
 from app.errors import ConfigError
 from app.evaluate.config import EvaluateConfig
 from app.predict.config import PredictConfig
-from app.report.build import ReportConfig
+from app.report.config import ReportConfig
 from app.sim.config import FaultConfig  # one definition of the simulator's injectable faults
+from app.stage_registry import STAGES
 from app.storage import StorageConfig, register_resolver
 from app.storage import validate as validate_storage
 from app.train.config import TrainConfig
 from app.tune.config import TuneConfig
 
-STAGES = ("collect", "features", "train", "tune", "evaluate", "report", "realtime")
-#: Stages that only run when named, never as part of ``all``: a sweep (tune experiments list their
-#: stages, with tune in place of train), ``stage=compare runs=[...]`` and ``stage=predict run_dir=...``.
-EXTRA_STAGES = ("compare", "predict")
-NOT_IN_ALL = ("tune", "compare")
-#: ``stage=doctor``: the environment check alone (exit 1 listing what the run lacks); runs first.
-FIRST_STAGES = ("doctor",)
-SOURCES = ("auto", "sim", "kis", "file")
 
 
 @dataclass
@@ -160,8 +153,8 @@ def stages_of(cfg: DictConfig) -> list[str]:
     names = list(raw) if isinstance(raw, (list, ListConfig)) else [raw]
     names = [str(n).strip() for n in names]
     if names == ["all"]:
-        return [s for s in STAGES if s not in NOT_IN_ALL]
-    known = FIRST_STAGES + STAGES + EXTRA_STAGES
+        return [name for name, entry in STAGES.items() if entry.in_all]
+    known = tuple(STAGES)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(
@@ -173,19 +166,12 @@ def stages_of(cfg: DictConfig) -> list[str]:
     return [s for s in known if s in names]
 
 
-def parse_date(value: str, key: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(f"{key}={value!r} is not a date", f"write {key}=YYYY-MM-DD") from None
-
-
 def validate(cfg: DictConfig) -> None:
     """Checks the schema cannot express; raises ConfigError with the key and the fix."""
     stages_of(cfg)
     data = cfg.data
-    if data.source not in SOURCES:
-        raise ConfigError(f"data.source={data.source!r} is unknown", f"use one of {', '.join(SOURCES)}")
+    if data.source not in source_names():
+        raise ConfigError(f"data.source={data.source!r} is unknown", f"use one of {', '.join(source_names())}")
     if data.freq not in FREQS:
         raise ConfigError(f"data.freq={data.freq!r} is unknown", f"use one of {', '.join(FREQS)}")
     start = parse_date(data.start, "data.start")
@@ -198,7 +184,8 @@ def validate(cfg: DictConfig) -> None:
             normalize_symbol(code)
         except ValueError as exc:
             raise ConfigError(f"data.symbols: {exc}", "write codes like data.symbols=[005930,000660]") from None
-    _validate_file_source(data)
+    for name in BAR_SOURCES:
+        bar_source(name).check(cfg)
     if cfg.kis.env not in ("real", "paper"):
         raise ConfigError(f"kis.env={cfg.kis.env!r} is unknown", "use kis.env=real or kis.env=paper")
     if cfg.kis.ws_url and not str(cfg.kis.ws_url).startswith(("ws://", "wss://")):
@@ -213,19 +200,6 @@ def validate(cfg: DictConfig) -> None:
             "redis.url carries a password, which would be saved with the run",
             "put the URL with its password in the REDIS_URL environment variable",
         )
-
-
-def _validate_file_source(data: DictConfig) -> None:
-    from app.data.file_source import BAD_ROWS
-
-    if data.on_bad_rows not in BAD_ROWS:
-        raise ConfigError(f"data.on_bad_rows={data.on_bad_rows!r} is unknown", f"use one of {', '.join(BAD_ROWS)}")
-    if data.source != "file":
-        return
-    if not data.path:
-        raise ConfigError("data=file needs data.path", "add data.path=/abs/path/to/bars.parquet (or .csv)")
-    if not Path(data.path).expanduser().is_file():
-        raise ConfigError(f"data.path={data.path} is not a file", "give the path of a CSV or Parquet file of bars")
 
 
 def _validate_run_dirs(cfg: DictConfig) -> None:
@@ -282,7 +256,6 @@ def _validate_groups(cfg: DictConfig) -> None:
     for cls, key in ((FeaturesConfig, "features"), (LabelConfig, "label"), (SplitConfig, "split"),
                      (WindowsConfig, "windows")):
         coerce(cls, plain[key])
-    _validate_sim(cfg)
     model = plain.get("model")
     if not isinstance(model, dict) or not str(model.get("_target_", "")).startswith("app.models."):
         raise ConfigError("model has no app.models _target_", "pick one of conf/model/, e.g. model=lstm")
@@ -296,25 +269,9 @@ def _validate_groups(cfg: DictConfig) -> None:
         plan(cfg)
 
 
-def _validate_sim(cfg: DictConfig) -> None:
-    """The embedded simulator's own checks, reported under ``data.sim.*`` before anything starts."""
-    from app.data.sources import sim_config
-    from app.kis.credentials import Credentials
-    from app.sim.config import validate as validate_sim
-
-    try:
-        validate_sim(sim_config(cfg, Credentials("config-check", "config-check")))
-    except ConfigError as exc:
-        raise ConfigError(f"data.sim: {exc.message}".replace("market.", "").replace("faults.", "faults."),
-                          exc.hint) from None
-
-
 def symbols_of(cfg: DictConfig) -> list[str]:
     """``data.symbols`` as 6-digit strings, de-duplicated in order."""
-    seen: dict[str, None] = {}
-    for code in cfg.data.symbols:
-        seen.setdefault(normalize_symbol(code), None)
-    return list(seen)
+    return normalize_symbols(cfg.data.symbols)
 
 
 def to_container(cfg: DictConfig) -> dict:

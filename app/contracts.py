@@ -1,14 +1,18 @@
 """Data contracts shared by every stage: the Bars and Ticks schemas (README.md "Data", docs/features.md).
 
-Kept free of project imports so the simulator, the KIS client and the data layer can all use
-the same schema without importing each other.
+Kept free of project imports (only ``app.errors``) so the simulator, the KIS client, the data
+layer and the config schema can all use the same schema and parsers without importing each other.
 """
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
+
+from app.errors import ConfigError
 
 KST = ZoneInfo("Asia/Seoul")
 KST_NAME = "Asia/Seoul"
@@ -71,6 +75,35 @@ def normalize_symbol(code: object) -> str:
     if len(text) == 6 and text.isalnum():
         return text.upper()
     raise ValueError(f"{code!r} is not a 6-character KRX stock code")
+
+
+def normalize_symbols(codes: Iterable[object]) -> list[str]:
+    """Codes as 6-digit strings, de-duplicated in their order."""
+    seen: dict[str, None] = {}
+    for code in codes:
+        seen.setdefault(normalize_symbol(code), None)
+    return list(seen)
+
+
+def parse_date(value: object, key: str) -> dt.date:
+    """An ISO date from the config key ``key``; a bad value is a one-line ConfigError naming it."""
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not a date", f"write {key}=YYYY-MM-DD") from None
+
+
+def timestamps_as_int64(ts: np.ndarray) -> np.ndarray:
+    """Timestamps (datetime64, or tz-aware Timestamp objects) as int64 UTC nanoseconds.
+
+    Only equality matters downstream: rows with the same instant form one cross-section.
+    """
+    import pandas as pd
+
+    ts = np.asarray(ts)
+    if ts.dtype.kind in "iu":
+        return ts.astype(np.int64)
+    return np.asarray(pd.DatetimeIndex(ts).as_unit("ns").asi8, dtype=np.int64)
 
 
 def empty_bars() -> pa.Table:

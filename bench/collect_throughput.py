@@ -24,7 +24,7 @@ from app.kis.client import KisClient
 from app.kis.credentials import Credentials
 from app.kis.settings import KisSettings
 from app.sim.config import MarketConfig, SimConfig
-from app.sim.server import start_sim_process
+from app.sim.runner import start_sim_process
 from bench._common import PeakRss, emit
 
 

@@ -28,7 +28,7 @@ from app.kis.redis_conn import connect
 from app.kis.redis_limiter import RedisLimiter
 from app.kis.settings import KisSettings
 from app.sim.config import FaultConfig, MarketConfig, SimConfig
-from app.sim.server import start_sim_process
+from app.sim.runner import start_sim_process
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 MARKET = MarketConfig(seed=3, n_symbols=8, start="2024-01-02", today="2024-06-14")

@@ -21,7 +21,7 @@ from app.kis.client import KisClient
 from app.kis.credentials import Credentials
 from app.kis.settings import KisSettings
 from app.sim.config import MarketConfig, SimConfig
-from app.sim.server import start_sim_process
+from app.sim.runner import start_sim_process
 
 START, TODAY = "2016-01-04", "2024-06-14"
 

@@ -13,7 +13,7 @@ import pytest
 
 from app.sim.config import MarketConfig, SimConfig
 from app.sim.market import Market
-from app.sim.server import start_sim_thread
+from app.sim.runner import start_sim_thread
 from tests.conftest import ROOT, PrivateRedis
 
 KEY = "PSsentinelAPPKEY" + "k" * 20

@@ -9,31 +9,29 @@ process without Ray. A run writes ``data_manifest.json`` into its run folder.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, replace
+from collections.abc import Iterator
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from app import storage
-from app.config import parse_date
+from app.contracts import parse_date
+from app.data.bar_source import bar_source
 from app.data.collect_symbol import CollectSpec, SymbolOutcome, collect_symbol
 from app.data.collect_stats import CollectTally
-from app.data.file_source import check_rows, load_file
 from app.data.hot_cache import HotCache
-from app.data.sources import ApiSource, describe_file, open_source, resolve_source
-from app.data.store import BarStore, atomic_write_text
+from app.data.sources import ApiSource, resolve_source
+from app.data.store import BarStore
 from app.data.universe import resolve_symbols
 from app.errors import DataError, IncompleteDataError, ServiceError
 from app.kis.credentials import Credentials
 from app.kis.redis_conn import ENV_REDIS_URL
 from app.kis.settings import KisSettings
 from app.progress import ProgressLine
+from app.run_folder import DATA_MANIFEST, RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -200,42 +198,43 @@ def _store_root(cfg: DictConfig) -> str:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """Collect every requested symbol; returns (and saves) the run's data manifest."""
-    source = resolve_source(cfg)
-    root = _store_root(cfg)
-    if source == "file":
-        return _run_file(cfg, run_dir, root)
-    with open_source(cfg, source) as api:
-        symbols = resolve_symbols(cfg, api.master_host)
-        redis_url = reachable_redis(redis_url_of(cfg))
-        settings = kis_settings(cfg, api, redis_url)
-        spec = _spec(cfg, api.name, root)
-        hot = (redis_url, cfg.redis.key_prefix, int(cfg.redis.hot_ttl_s)) if redis_url else None
-        if not redis_url:
-            log.warning("no Redis: the hot cache of latest bars is off")
-        preflight(settings, api.credentials)
-        tally = CollectTally(len(symbols), settings.limit)
-        log.info("collecting %d symbol(s), freq %s, %s..%s into %s", len(symbols), spec.freq, spec.start,
-                 spec.end or "latest", root)
-        if cfg.collect.workers and len(symbols) > 1:
-            workers = actor_count(cfg, len(symbols), settings.limit, shared_limiter=bool(redis_url))
-            batches = _collect_ray(cfg, symbols, workers, spec, settings, api.credentials, hot)
-        else:
-            batches = _collect_local(symbols, spec, settings, api.credentials, hot, int(cfg.collect.batch_size))
-        progress = ProgressLine(tally.line)
-        for batch in batches:
-            tally.add(batch)
-            progress.update()
-        progress.close()
-        manifest = tally.manifest(spec, BarStore(root), api)
-    return _finish(manifest, run_dir)
+    """Collect every requested symbol from the configured source; returns (and saves) the run's
+    data manifest."""
+    source = bar_source(resolve_source(cfg))
+    return _finish(source.collect(cfg, run_dir, _store_root(cfg)), run_dir)
+
+
+def collect_api(cfg: DictConfig, api: ApiSource, root: str) -> dict:
+    """Collect from an API that speaks KIS (the real one or the simulator); returns the manifest."""
+    symbols = resolve_symbols(cfg, api.master_host)
+    redis_url = reachable_redis(redis_url_of(cfg))
+    settings = kis_settings(cfg, api, redis_url)
+    spec = _spec(cfg, api.name, root)
+    hot = (redis_url, cfg.redis.key_prefix, int(cfg.redis.hot_ttl_s)) if redis_url else None
+    if not redis_url:
+        log.warning("no Redis: the hot cache of latest bars is off")
+    preflight(settings, api.credentials)
+    tally = CollectTally(len(symbols), settings.limit)
+    log.info("collecting %d symbol(s), freq %s, %s..%s into %s", len(symbols), spec.freq, spec.start,
+             spec.end or "latest", root)
+    if cfg.collect.workers and len(symbols) > 1:
+        workers = actor_count(cfg, len(symbols), settings.limit, shared_limiter=bool(redis_url))
+        batches = _collect_ray(cfg, symbols, workers, spec, settings, api.credentials, hot)
+    else:
+        batches = _collect_local(symbols, spec, settings, api.credentials, hot, int(cfg.collect.batch_size))
+    progress = ProgressLine(tally.line)
+    for batch in batches:
+        tally.add(batch)
+        progress.update()
+    progress.close()
+    return tally.manifest(spec, BarStore(root), api)
 
 
 def _finish(manifest: dict, run_dir: Path) -> dict:
     """Save the manifest; permanent failures are listed and the run goes on (see
     :func:`incomplete_error` for the transient ones)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "data_manifest.json", json.dumps(manifest, indent=2, default=str))
+    RunFolder(run_dir).write_json(DATA_MANIFEST, manifest)
     totals = manifest["totals"]
     log.info("collected: %s", CollectTally.summary(totals))
     transient = set(manifest.get("transient_failures", ()))
@@ -266,34 +265,3 @@ def incomplete_error(manifest: object) -> IncompleteDataError | None:
 def _short(reason: str) -> str:
     """The cause of a KIS error line, without the request it was about."""
     return reason.split("; request ")[0].split("(fix:")[0].strip()
-
-
-def _run_file(cfg: DictConfig, run_dir: Path, root: str) -> dict:
-    """``data=file``: validate a user's file and store it under the same contract."""
-    started = time.perf_counter()
-    path = Path(cfg.data.path).expanduser()
-    loaded = load_file(path)
-    if len(loaded.rejected):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        loaded.rejected.to_csv(run_dir / "rejected_rows.csv", index=False)
-    check_rows(path.name, loaded, cfg.data.on_bad_rows)
-    store = BarStore(root)
-    name = f"file:{path.name}"
-    table = loaded.bars
-    symbols = sorted(set(table["symbol"].to_pylist()))
-    import pyarrow.compute as pc
-
-    for symbol in symbols:
-        store.merge(cfg.data.freq, symbol, table.filter(pc.equal(table["symbol"], symbol)), name)
-    seconds = time.perf_counter() - started
-    manifest = {
-        "source": name, "freq": cfg.data.freq, "store_root": str(root),
-        "data_source": describe_file(path),
-        "symbols": {s: asdict(e) for s, e in store.manifest(cfg.data.freq).items() if s in symbols},
-        "failed": {}, "rejected_rows": loaded.counts, "repaired_rows": loaded.repaired,
-        "symbols_with_holes": loaded.holes,
-        "totals": {"symbols": len(symbols), "symbols_ok": len(symbols), "bars_fetched": table.num_rows,
-                   "rows_added": table.num_rows, "seconds": round(seconds, 3),
-                   "bars_per_s": round(table.num_rows / max(seconds, 1e-9), 1)},
-    }
-    return _finish(manifest, run_dir)

@@ -1,7 +1,8 @@
-"""Where bars come from: the real KIS API, or the embedded simulator started for this run.
+"""The APIs bars come from: the real KIS API, or the embedded simulator started for this run.
 
 Both are reached over HTTP by the same client; the only differences are the base URL and where
-the credentials come from (the environment for KIS, a throwaway pair for the simulator).
+the credentials come from (the environment for KIS, a throwaway pair for the simulator). The
+sources by name are in :mod:`app.data.bar_source`.
 """
 from __future__ import annotations
 
@@ -87,13 +88,16 @@ def describe_file(path: Path) -> dict:
 
 
 @contextlib.contextmanager
-def open_source(cfg: DictConfig, source: str) -> Iterator[ApiSource]:
-    """Yield the API to collect from; the simulator, if started here, stops on exit."""
-    if source == "kis":
-        Credentials.from_env()  # fail early, in one line, when they are missing
-        yield ApiSource("kis", cfg.kis.base_url, None, MASTER_HOST, None, description=describe_kis(cfg.kis.env))
-        return
-    from app.sim.server import start_sim_process
+def open_kis(cfg: DictConfig) -> Iterator[ApiSource]:
+    """Real KIS, with the credentials of the environment (checked here, in one line)."""
+    Credentials.from_env()
+    yield ApiSource("kis", cfg.kis.base_url, None, MASTER_HOST, None, description=describe_kis(cfg.kis.env))
+
+
+@contextlib.contextmanager
+def open_sim(cfg: DictConfig) -> Iterator[ApiSource]:
+    """The embedded simulator, started here with a throwaway key pair and stopped on exit."""
+    from app.sim.runner import start_sim_process
 
     credentials = Credentials(secrets.token_hex(18), secrets.token_urlsafe(135)[:180])
     sim_cfg = sim_config(cfg, credentials)
@@ -105,3 +109,15 @@ def open_source(cfg: DictConfig, source: str) -> Iterator[ApiSource]:
                         describe_sim(sim_cfg))
     finally:
         handle.stop()
+
+
+def check_sim(cfg: DictConfig) -> None:
+    """The embedded simulator's own checks, reported under ``data.sim.*`` before anything starts."""
+    from app.errors import ConfigError
+    from app.sim.config import validate as validate_sim
+
+    try:
+        validate_sim(sim_config(cfg, Credentials("config-check", "config-check")))
+    except ConfigError as exc:
+        raise ConfigError(f"data.sim: {exc.message}".replace("market.", "").replace("faults.", "faults."),
+                          exc.hint) from None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from app.config import symbols_of
+from app.contracts import normalize_symbols
 from app.errors import ConfigError, ServiceError
 from app.kis.master import MASTER_PATHS, Listing, parse_master_zip, stock_universe
 
@@ -45,7 +45,7 @@ def resolve_symbols(cfg: DictConfig, master_host: str) -> list[str]:
     """The run's symbols in a stable order, ``data.limit`` applied."""
     data = cfg.data
     if data.symbols:
-        symbols = symbols_of(cfg)
+        symbols = normalize_symbols(cfg.data.symbols)
     elif data.universe == "all":
         symbols = stock_universe(listings(data.master_dir, master_host))
         log.info("universe: %d listed stocks", len(symbols))

@@ -15,7 +15,6 @@ Rows carry ``x`` (seq_len x F float32 tensor), ``y`` (float32), ``symbol``, ``ts
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from app.data.scalers import FeatureScaler, partial_stats, sample_stride
 from app.data.splits import Period, Split, embargo_of, resolve_split, walk_forward
 from app.data.window_rows import feature_ends, gather
 from app.errors import ConfigError
+from app.run_folder import SCALER, SPLIT, RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -246,12 +246,11 @@ class WindowData:
 
     def save(self, run_dir: str | Path) -> None:
         """``scaler.json`` and ``split.json`` (with the feature names and window settings) into the run folder."""
-        run = Path(run_dir)
-        run.mkdir(parents=True, exist_ok=True)
-        self.scaler.save(run / "scaler.json")
+        folder = RunFolder(run_dir)
+        folder.write_json(SCALER, self.scaler.to_dict())
         meta = {**self.split.to_dict(), "feature_names": self.feature_names, "seq_len": self.seq_len,
                 "target": self.target, "features_path": self.features_path}  # fmt: skip
-        (run / "split.json").write_text(json.dumps(meta, indent=1))
+        folder.write_json(SPLIT, meta)
 
 
 def _groups(cfg: Any) -> tuple[FeaturesConfig, SplitConfig, WindowsConfig]:

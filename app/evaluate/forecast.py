@@ -1,6 +1,6 @@
 """Forecast quality of one prediction column: errors, per-date IC and rank IC, ICIR, direction.
 
-The definitions are the training loop's (``app.train.metrics``), so a validation IC logged per
+The definitions are the training loop's (``app.evaluate.metrics``), so a validation IC logged per
 epoch and a test IC in the report mean the same thing. A date whose predictions are constant
 (the zero forecast) has no cross-sectional correlation: its IC is NaN, the summary says how many
 dates had one, and a model with none gets ``ic = None`` plus a note instead of an error.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from app.train import metrics as M
+from app.evaluate import metrics as M
 
 
 def mae(pred: np.ndarray, label: np.ndarray) -> float:

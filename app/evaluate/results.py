@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from app import run_folder
+from app.run_folder import RunFolder
+
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = "evaluation.json"
-IC_FILE = "evaluation_ic.parquet"
-BACKTEST_FILE = "evaluation_backtest.parquet"
-TRADES_FILE = "evaluation_trades.parquet"
-PREDICTIONS_FILE = "predictions.parquet"
+SUMMARY_FILE = run_folder.EVALUATION
+IC_FILE = run_folder.EVALUATION_IC
+BACKTEST_FILE = run_folder.EVALUATION_BACKTEST
+TRADES_FILE = run_folder.EVALUATION_TRADES
+PREDICTIONS_FILE = run_folder.PREDICTIONS
 
 
 @dataclass
@@ -27,15 +30,11 @@ class Evaluation:
 
     def save(self, run_dir: str | Path) -> dict[str, Path]:
         """Write the summary and the per-date series next to the predictions."""
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        paths = {"summary": run_dir / SUMMARY_FILE, "ic": run_dir / IC_FILE,
-                 "backtest": run_dir / BACKTEST_FILE, "trades": run_dir / TRADES_FILE}
-        paths["summary"].write_text(json.dumps(self.summary, indent=1, allow_nan=False))
-        self.ic_daily.to_parquet(paths["ic"], index=False)
-        self.backtest_daily.to_parquet(paths["backtest"], index=False)
-        self.trades.to_parquet(paths["trades"], index=False)
-        return paths
+        folder = RunFolder(run_dir)
+        return {"summary": folder.write_json(SUMMARY_FILE, self.summary, allow_nan=False),
+                "ic": folder.write_frame(IC_FILE, self.ic_daily),
+                "backtest": folder.write_frame(BACKTEST_FILE, self.backtest_daily),
+                "trades": folder.write_frame(TRADES_FILE, self.trades)}
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Evaluation | None":

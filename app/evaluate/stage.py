@@ -14,6 +14,7 @@ from app.evaluate.config import EvaluateConfig, as_evaluate_config
 from app.evaluate.panel import load_bars
 from app.evaluate.results import PREDICTIONS_FILE, Evaluation
 from app.evaluate.run import evaluate_run
+from app.stage_registry import BaseStage
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +57,11 @@ def evaluate_folder(run_dir: str | Path, cfg: Any = None, bars: pd.DataFrame | N
 def run(cfg: Any, run_dir: Path) -> dict:
     """Pipeline entry ``(cfg, run_dir)``: evaluates the run's predictions; returns the JSON summary."""
     return evaluate_folder(run_dir, cfg).summary
+
+
+class EvaluateStage(BaseStage):
+    def run(self, cfg: Any, run_dir: Path) -> dict:
+        return run(cfg, run_dir)
+
+
+STAGE = EvaluateStage()

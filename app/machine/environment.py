@@ -1,10 +1,8 @@
 """The environment check: gather the probes into ``environment.json`` and a short log block."""
 from __future__ import annotations
 
-import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +10,11 @@ from omegaconf import DictConfig
 
 from app.kis.credentials import ENV_APP_KEY, ENV_APP_SECRET
 from app.machine import probe
+from app.run_folder import ENVIRONMENT, RunFolder
 
 log = logging.getLogger(__name__)
 
-ENV_FILE = "environment.json"
+ENV_FILE = ENVIRONMENT
 SECTIONS = ("python", "torch", "cuda", "gpus", "ray", "redis", "kis", "disk", "market")
 
 
@@ -40,13 +39,7 @@ def gather(cfg: DictConfig) -> dict[str, Any]:
 
 def write(run_dir: Path, env: dict[str, Any]) -> Path:
     """Replace ``environment.json`` atomically (a reader never sees half a file)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / ENV_FILE
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".environment.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(env, fh, indent=1, default=str)
-    os.replace(tmp, path)
-    return path
+    return RunFolder(run_dir).write_json(ENV_FILE, env)
 
 
 def _gpu_text(env: dict[str, Any]) -> str:
@@ -95,9 +88,6 @@ def check(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 def refresh_ray(run_dir: Path) -> None:
     """After the stages: the cluster's CPUs and GPUs, now that Ray runs (if any stage started it)."""
-    path = run_dir / ENV_FILE
-    ray = probe.ray_info()
-    if not path.exists() or not ray.get("started"):
-        return
-    env = json.loads(path.read_text())
-    write(run_dir, env | {"ray": ray})
+    folder, ray = RunFolder(run_dir), probe.ray_info()
+    if folder.exists(ENV_FILE) and ray.get("started"):
+        folder.merge_json(ENV_FILE, {"ray": ray})

@@ -11,6 +11,7 @@ from app.config import stages_of
 from app.errors import ServiceError
 from app.machine.environment import check, write
 from app.machine.needs import missing, run_stages_of
+from app.stage_registry import BaseStage
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +35,11 @@ def run_doctor(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise ServiceError(f"doctor: this machine lacks {'; '.join(gaps)}")
     log.info("doctor: nothing the configured stages (%s) need is missing", ", ".join(env["doctor"]["stages"]))
     return env
+
+
+class DoctorStage(BaseStage):
+    def run(self, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+        return run_doctor(cfg, run_dir)
+
+
+DOCTOR = DoctorStage()

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import DataError
+from app.run_folder import DATA_MANIFEST, MODEL_BUNDLE, RunFolder
 
-BUNDLE_DIR = "model"
+BUNDLE_DIR = MODEL_BUNDLE
 BUNDLE_FILE = "bundle.json"
 WEIGHTS_FILE = "model.pt"
 FORMAT = 1
@@ -164,8 +165,7 @@ def save_run_bundle(cfg: Any, run_dir: str | Path, checkpoint: str | Path, data:
 
     run_dir = Path(run_dir)
     plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
-    manifest = run_dir / "data_manifest.json"
-    source = json.loads(manifest.read_text()).get("source") if manifest.exists() else None
+    source = (RunFolder(run_dir).read_json(DATA_MANIFEST) or {}).get("source")
     store_root = str(Path(str(plain["store"]["root"])).expanduser().resolve())
     src = BundleSource(f"{run_dir.parent.name}/{run_dir.name}", plain["data"], store_root, source,
                        config_digest(plain))  # fmt: skip

@@ -10,7 +10,6 @@ need; they are scored; ``signals.parquet`` / ``signals.csv``, ``portfolio.csv`` 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 from pathlib import Path
@@ -20,13 +19,14 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from app import storage
-from app.config import symbols_of
-from app.contracts import KST
+from app.contracts import KST, normalize_symbols
 from app.data.store import BarStore
 from app.errors import DataError
 from app.predict import signals as sig
 from app.predict.inputs import Trailing, apply_run_data, cli_keys, kst, parse_bound, trailing_bars
 from app.predict.predictor import Predictor
+from app.run_folder import PORTFOLIO_CSV, PREDICT_SUMMARY, SIGNALS, SIGNALS_CSV, RunFolder
+from app.stage_registry import BaseStage
 
 log = logging.getLogger(__name__)
 #: The console's logger: the tables are for the person at the terminal, not only for run.log.
@@ -44,7 +44,7 @@ def _collect(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
 def _symbols(cfg: DictConfig, manifest: dict[str, Any] | None, store: BarStore) -> list[str]:
     """The symbols to score: data.symbols, else what collection resolved, else the whole store."""
     if cfg.data.symbols:
-        return symbols_of(cfg)
+        return normalize_symbols(cfg.data.symbols)
     if manifest and manifest.get("symbols"):
         return sorted(manifest["symbols"])
     return store.symbols(str(cfg.data.freq))
@@ -70,12 +70,11 @@ def _check_present(symbols: list[str], manifest: dict[str, Any] | None, store: B
 
 
 def _save(run_dir: Path, out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    out.to_parquet(run_dir / "signals.parquet", index=False)
-    csv = out.assign(ts=out["ts"].map(lambda t: t.isoformat()))
-    csv.to_csv(run_dir / "signals.csv", index=False)
-    held.to_csv(run_dir / "portfolio.csv", index=False)
-    (run_dir / "predict_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    folder = RunFolder(run_dir)
+    folder.write_frame(SIGNALS, out)
+    folder.write_frame(SIGNALS_CSV, out.assign(ts=out["ts"].map(lambda t: t.isoformat())))
+    folder.write_frame(PORTFOLIO_CSV, held)
+    folder.write_json(PREDICT_SUMMARY, summary)
 
 
 def _report(out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any], show: int) -> None:
@@ -149,3 +148,11 @@ def _last_close(bars) -> pd.Series:
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Pipeline entry ``(cfg, run_dir)``."""
     return predict_run(cfg, Path(run_dir), cli_keys())
+
+
+class PredictStage(BaseStage):
+    def run(self, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+        return run(cfg, run_dir)
+
+
+STAGE = PredictStage()

@@ -7,38 +7,32 @@ what the pipeline passes in (timings, resources, a fresh evaluation) takes prece
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from app import run_folder
 from app.contracts import KST
 from app.errors import AppError
 from app.evaluate.jsonable import json_ready
 from app.evaluate.results import Evaluation
 from app.evaluate.stage import evaluate_folder, lookup
 from app.report import plots_eval, plots_run, sources
+from app.report.config import ReportConfig
 from app.report.schema import SCHEMA_VERSION, validate_report
 from app.report.style import caption
 from app.report.summary_md import render
 from app.report.throughput import resources as measure_resources
 from app.report.throughput import stage_table
+from app.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "performance_report.json"
-SUMMARY_FILE = "summary.md"
-
-
-@dataclass
-class ReportConfig:
-    ic_window: int = 20  # dates in the rolling mean of the IC plot
-    scatter_points: int = 4000  # above this many rows the scatter becomes a hexbin density
-    dpi: int = 110
+REPORT_FILE = run_folder.REPORT
+SUMMARY_FILE = run_folder.SUMMARY_MD
 
 
 def _plain(config: Any) -> dict | None:
@@ -57,7 +51,7 @@ def _evaluation(run_dir: Path, resolved: dict | None, bars: pd.DataFrame | None,
     saved = Evaluation.load(run_dir)
     if saved is not None and bars is None:
         return saved
-    if not (run_dir / "predictions.parquet").exists():
+    if not (run_dir / run_folder.PREDICTIONS).exists():
         notes.append("no predictions.parquet in the run folder: no forecast or backtest results")
         return None
     try:
@@ -127,7 +121,8 @@ def build_report(run_dir: str | Path, *, evaluation: Evaluation | None = None, c
     }
     report = json_ready(report)
     validate_report(report)
-    (run_dir / REPORT_FILE).write_text(json.dumps(report, indent=1, allow_nan=False))
-    (run_dir / SUMMARY_FILE).write_text(render(report))
+    folder = RunFolder(run_dir)
+    folder.write_json(REPORT_FILE, report, allow_nan=False)
+    folder.write_text(SUMMARY_FILE, render(report))
     log.info("report written to %s", run_dir / REPORT_FILE)
     return report

@@ -11,6 +11,7 @@ from app.errors import DataError
 from app.report import style
 from app.report.build import REPORT_FILE
 from app.report.summary_md import dig, fmt, table
+from app.run_folder import COMPARISON_CSV, COMPARISON_MD, COMPARISON_PNG
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = comparison_table([Path(d) for d in run_dirs])
-    paths = {"csv": out_dir / "comparison.csv", "markdown": out_dir / "comparison.md", "plot": out_dir / "comparison.png"}
+    paths = {"csv": out_dir / COMPARISON_CSV, "markdown": out_dir / COMPARISON_MD, "plot": out_dir / COMPARISON_PNG}
     frame.to_csv(paths["csv"], index=False)
     header = ["run"] + list(COLUMNS)
     body = [[str(r["run"])] + [fmt(r[c], FORMATS.get(c, "{:.2f}")) if pd.notna(r[c]) else "n/a" for c in COLUMNS]

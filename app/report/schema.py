@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import DataError
+from app.run_folder import REPORT
 
 SCHEMA_VERSION = 1
 
@@ -80,7 +81,7 @@ _SECRET_KEY_PATTERN = "(?i)(secret|token|password|passwd|app_?key|api_?key|crede
 
 REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "performance_report.json",
+    "title": REPORT,
     "type": "object",
     "required": ["schema_version", "generated_at", "run", "config", "data", "stages", "resources",
                  "training", "evaluation", "plots", "notes"],

@@ -14,17 +14,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from app import run_folder
 from app.evaluate.jsonable import json_ready
 
 log = logging.getLogger(__name__)
 
 SECRET_KEY = re.compile(r"secret|token|password|passwd|app_?key|api_?key|credential", re.IGNORECASE)
-CONFIG_FILE = Path(".hydra") / "config.yaml"
-MANIFEST_FILE = "data_manifest.json"
-METRICS_FILE = "metrics.json"
-TIMINGS_FILE = "stage_timings.json"
-SWEEP_FILE = "tune_summary.json"  # written by the tune stage (app/tune/stage.py)
-ENV_FILE = "environment.json"  # written by the environment check (app/machine/environment.py)
+CONFIG_FILE = run_folder.CONFIG
+MANIFEST_FILE = run_folder.DATA_MANIFEST
+METRICS_FILE = run_folder.METRICS
+TIMINGS_FILE = run_folder.STAGE_TIMINGS
+SWEEP_FILE = run_folder.TUNE_SUMMARY  # written by the tune stage (app/tune/stage.py)
+ENV_FILE = run_folder.ENVIRONMENT  # written by the environment check (app/machine/environment.py)
 
 
 def _strip_url_password(text: str) -> str:
@@ -145,7 +146,7 @@ def sweep_summary(summary: Mapping[str, Any] | None) -> dict | None:
     keys = ("metric", "mode", "search", "scheduler", "trial_mode", "n_trials", "stopped_early", "trial_epochs",
             "best_trial", "best_value", "best_epoch", "best_values")  # fmt: skip
     out = {k: summary.get(k) for k in keys}
-    out["overrides_file"] = Path(str(summary.get("overrides_file") or "best_overrides.txt")).name
+    out["overrides_file"] = Path(str(summary.get("overrides_file") or run_folder.BEST_OVERRIDES)).name
     return out
 
 

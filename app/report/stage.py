@@ -1,23 +1,21 @@
 """The ``report`` stage, and the small record of stage timings the report reads."""
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from app.evaluate.stage import lookup
-from app.report.build import ReportConfig, build_report
+from app.report.build import REPORT_FILE, ReportConfig, build_report
 from app.report.sources import TIMINGS_FILE
+from app.run_folder import PREDICTIONS, SUMMARY_MD, RunFolder
+from app.stage_registry import BaseStage
 
 
 def record_stage(run_dir: str | Path, stage: str, wall_s: float, **counts: Any) -> None:
     """Merge one stage's figures (``bars=``, ``rows=``, ``samples=``, ``requests=``, ``rate_limit=``) into stage_timings.json."""
-    path = Path(run_dir) / TIMINGS_FILE
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[stage] = {"wall_s": float(wall_s), **{k: v for k, v in counts.items() if v is not None}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1))
+    entry = {"wall_s": float(wall_s), **{k: v for k, v in counts.items() if v is not None}}
+    RunFolder(run_dir).merge_json(TIMINGS_FILE, {stage: entry})
 
 
 def report_config(cfg: Any) -> ReportConfig:
@@ -41,7 +39,30 @@ def run_compare(cfg: Any, run_dir: Path) -> dict:
 
     runs = [Path(str(r)).expanduser().resolve() for r in lookup(cfg, "runs", [])]
     for run in runs:  # a finished run whose report was never built gets one now
-        if not (run / "performance_report.json").exists() and (run / "predictions.parquet").exists():
+        if not (run / REPORT_FILE).exists() and (run / PREDICTIONS).exists():
             build_report(run, report_cfg=report_config(cfg))
     paths = compare_runs(runs, run_dir)
     return {k: str(v) for k, v in paths.items()}
+
+
+class ReportStage(BaseStage):
+    def run(self, cfg: Any, run_dir: Path) -> dict:
+        return run(cfg, run_dir)
+
+    def after(self, cfg: Any, run_dir: Path, result: Any) -> None:
+        """The run's result, as the console's last lines."""
+        from app import console
+        from app.console_text import result_lines
+
+        if isinstance(result, dict):
+            for line in result_lines(result, str(Path(result["run"]["dir"]) / SUMMARY_MD)):
+                console.say("%s", line)
+
+
+class CompareStage(BaseStage):
+    def run(self, cfg: Any, run_dir: Path) -> dict:
+        return run_compare(cfg, run_dir)
+
+
+REPORT = ReportStage()
+COMPARE = CompareStage()

@@ -12,10 +12,11 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from app.stage_registry import stage_names
+
 UNITS = ("bars", "rows", "samples", "windows", "trials", "symbols")
 #: Per-stage memory (app.machine.memory, the training workers' CUDA peak), carried into the report.
 MEMORY_KEYS = ("peak_rss_mb", "driver_peak_rss_mb", "gpu_peak_mb")
-STAGE_ORDER = ("collect", "features", "train", "tune", "predict", "evaluate", "report", "realtime")
 
 
 def _num(value: Any) -> float | None:
@@ -73,7 +74,8 @@ def stage_table(stage_timings: Mapping[str, Any] | None, manifest: Mapping[str, 
         if derived_limit is not None:
             merged[stage].setdefault("rate_limit", derived_limit)
     entries = []
-    for stage in sorted(merged, key=lambda s: (STAGE_ORDER.index(s) if s in STAGE_ORDER else 99, s)):
+    order = stage_names()
+    for stage in sorted(merged, key=lambda s: (order.index(s) if s in order else 99, s)):
         entry = _entry(stage, merged[stage])
         if entry.get("per_s") is None and entry.get("items") and entry.get("wall_s"):
             entry["per_s"] = entry["items"] / entry["wall_s"]

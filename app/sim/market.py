@@ -202,11 +202,6 @@ class Market:
             "expected_return": pa.array(er.reshape(-1), pa.float64()),
         })
 
-    def quote(self, symbol: str) -> dict[str, str]:
-        from app.sim.quotes import inquire_price_output
-
-        return inquire_price_output(self, symbol)
-
 
 def _yyyymmdd(d: dt.date) -> int:
     return d.year * 10000 + d.month * 100 + d.day

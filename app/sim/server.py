@@ -7,54 +7,24 @@ fault, then tr_id (OPSQ0002) and query validation (OPSQ2001/OPSQ2002) by the end
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import secrets
 
 from aiohttp import web
 
 from app.sim import master
-from app.sim.auth import MESSAGES, AuthError, AuthState
+from app.sim.auth import MESSAGES, AuthError
 from app.sim.config import SimConfig, validate
-from app.sim.faults import HTML_ERROR, FaultInjector
-from app.sim.limits import SlidingWindow, Stats
+from app.sim.faults import HTML_ERROR
 from app.sim.market import Market
-from app.sim.quotations import ParamError, Quotations, business_error
-from app.sim.tape import Tape
+from app.sim.quotations import ParamError, business_error
+from app.sim.state import STATE, SimState
+from app.sim.ws import websocket
 
 JSON = "application/json"
 #: TRs the paper host does not serve.
 REAL_ONLY = frozenset({"FHKST03010230", "CTCA0903R"})
 
 
-class SimState:
-    def __init__(self, cfg: SimConfig, market: Market | None = None):
-        self.cfg = cfg
-        self.market = market or Market(cfg.market)
-        self.stats = Stats()
-        self.auth = AuthState(cfg)
-        self.window = SlidingWindow(cfg.effective_rate_limit(), self.stats)
-        self.faults = FaultInjector(cfg.faults)
-        self.quotations = Quotations(self.market)
-        self.tape = Tape(self.market)
-        self.ws_owners: dict = {}  # app key -> its one websocket session
-        self.ws_sessions: set = set()  # every open websocket session
-        self._replay_origin: tuple[float, int] | None = None
-        self._gt = itertools.count(1)
-        self._gt_prefix = secrets.token_hex(5).upper()
-
-    def replay_origin(self, now_real: float, start_sim: int) -> tuple[float, int]:
-        """The websocket replay clock: (loop time, simulated second) fixed by the first subscription,
-        so that every session and every reconnect sees the same market time."""
-        if self._replay_origin is None:
-            self._replay_origin = (now_real, start_sim)
-        return self._replay_origin
-
-    def gt_uid(self) -> str:
-        return f"{self._gt_prefix}{next(self._gt):022d}"
-
-
-STATE = web.AppKey("sim_state", SimState)
 
 
 def _json_response(body: bytes, status: int = 200, tr_id: str | None = None, st: SimState | None = None) -> web.Response:
@@ -235,8 +205,6 @@ def create_app(cfg: SimConfig, market: Market | None = None) -> web.Application:
         app.router.add_get(path, quotation_handler(tr_id, handle))
     for name in ("kospi", "kosdaq"):
         app.router.add_get(f"/common/master/{name}_code.mst.zip", master_handler(name))
-    from app.sim.ws import websocket
-
     for path in ("/tryitout", "/tryitout/{tr_id}", "/"):
         app.router.add_get(path, websocket)
     app.router.add_get("/sim/stats", stats)
@@ -245,8 +213,3 @@ def create_app(cfg: SimConfig, market: Market | None = None) -> web.Application:
     app.on_shutdown.append(_close_websockets)
     return app
 
-
-# The runners live in their own module; re-exported here because callers import them from server.
-from app.sim.runner import SimHandle, start_sim_process, start_sim_thread  # noqa: E402
-
-__all__ = ["create_app", "SimHandle", "start_sim_thread", "start_sim_process"]

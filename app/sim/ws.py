@@ -23,6 +23,7 @@ import string
 from aiohttp import WSMsgType, web
 
 from app.contracts import KST
+from app.sim.state import STATE
 from app.sim.tape import Tape, seconds
 
 MARKET_TRS = ("H0STCNT0", "H0STASP0")
@@ -178,8 +179,6 @@ class Session:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    from app.sim.server import STATE
-
     st = request.app[STATE]
     ws = web.WebSocketResponse(autoping=True)
     await ws.prepare(request)

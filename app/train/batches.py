@@ -4,9 +4,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 import torch
 from ray.data.collate_fn import NumpyBatchCollateFn
+
+from app.contracts import timestamps_as_int64
 
 
 def _tensor(a: np.ndarray, dtype: np.dtype, pin: bool = False) -> torch.Tensor:
@@ -21,17 +22,6 @@ def _tensor(a: np.ndarray, dtype: np.dtype, pin: bool = False) -> torch.Tensor:
         out.numpy()[...] = a
         return out
     return torch.from_numpy(a if a.flags.writeable else a.copy())
-
-
-def timestamps_as_int64(ts: np.ndarray) -> np.ndarray:
-    """Timestamps (datetime64, or tz-aware Timestamp objects) as int64 UTC nanoseconds.
-
-    Only equality matters downstream: rows with the same instant form one cross-section.
-    """
-    ts = np.asarray(ts)
-    if ts.dtype.kind in "iu":
-        return ts.astype(np.int64)
-    return np.asarray(pd.DatetimeIndex(ts).as_unit("ns").asi8, dtype=np.int64)
 
 
 class WindowCollate(NumpyBatchCollateFn):

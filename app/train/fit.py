@@ -6,13 +6,12 @@ load), ``predictions.parquet`` (val and, when given, test), ``metrics.json`` and
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import ray.train
@@ -20,9 +19,10 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig,
 from ray.train.torch import TorchTrainer
 
 from app.errors import AppError
-from app.storage import filesystem, is_uri
+from app.evaluate.baselines import run_baselines
 from app.models.factory import read_meta
-from app.train.baselines import run_baselines
+from app.run_folder import CHECKPOINTS, METRICS, PREDICTIONS, RunFolder
+from app.storage import filesystem, is_uri
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
 from app.train.loop import steps_per_epoch
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 BEST_DIR = "best"
 __all__ = ["FitData", "FitResult", "fit"]
+
+#: predictions -> (predictions with more columns, more metrics.json keys)
+Finish = Callable[[pd.DataFrame], tuple[pd.DataFrame, dict[str, Any]]]
 
 
 @dataclass
@@ -93,12 +96,12 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTr
     )
 
 
-def _write_predictions(best: Path, data: FitData, cfg: TrainConfig, path: Path) -> None:
+def _predictions(best: Path, data: FitData, cfg: TrainConfig) -> pd.DataFrame:
     splits = {"val": data.val} | ({"test": data.test} if data.test is not None else {})
     gpus = float(cfg.gpus_per_worker or 1) if cfg.use_gpu else 0.0
     frames = [predict(best, ds, batch_size=cfg.eval_batch_size, gpus_per_actor=gpus).assign(split=name)
               for name, ds in splits.items()]
-    pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _train(plan: Plan, callbacks: Sequence[UserCallback]) -> ray.train.Result:
@@ -132,19 +135,24 @@ def _timings(history: list[dict], began: float, trained: float, finished: float)
     }
 
 
-def _write_outputs(plan: Plan, result: ray.train.Result, began: float, trained: float, predictions: bool) -> FitResult:
+def _write_outputs(plan: Plan, result: ray.train.Result, began: float, trained: float, predictions: bool,
+                   finish: Finish | None) -> FitResult:
     best_ckpt = result.get_best_checkpoint(metric="score", mode="max")
     if best_ckpt is None or result.checkpoint is None:
         raise AppError(f"training run {plan.name} reported no checkpoint", "see run.log for the worker errors")
-    best = plan.run_dir / "checkpoints" / BEST_DIR  # local: the bundle and predictions read it
+    folder = RunFolder(plan.run_dir)
+    best = plan.run_dir / CHECKPOINTS / BEST_DIR  # local: the bundle and predictions read it
     shutil.rmtree(best, ignore_errors=True)
     best_ckpt.to_directory(str(best))  # a copy from wherever Ray keeps checkpoints (a URI included)
     with result.checkpoint.as_directory() as latest:
         history = read_meta(Path(latest))["history"]
     best_row = read_meta(best)["metrics"]
-    predictions_path = plan.run_dir / "predictions.parquet"
+    extra: dict[str, Any] = {}
     if predictions:
-        _write_predictions(best, plan.data, plan.cfg, predictions_path)
+        preds = _predictions(best, plan.data, plan.cfg)
+        if finish is not None:
+            preds, extra = finish(preds)
+        folder.write_frame(PREDICTIONS, preds)
     baselines = {}
     if plan.cfg.baselines:
         baselines = run_baselines(
@@ -154,13 +162,12 @@ def _write_outputs(plan: Plan, result: ray.train.Result, began: float, trained: 
     summary = {
         "run_name": plan.name, "model": plan.model_cfg, "n_parameters": plan.n_params,
         "monitor": plan.cfg.monitor, "best_epoch": best_row.get("epoch"), "best": best_row,
-        "history": history, "baselines": baselines, "timings": timings, "train": plan.cfg.to_dict(),
+        "history": history, "baselines": baselines, "timings": timings, "train": plan.cfg.to_dict(), **extra,
     }
-    metrics_path = plan.run_dir / "metrics.json"
-    metrics_path.write_text(json.dumps(json_safe(summary), indent=1))
+    metrics_path = folder.write_json(METRICS, json_safe(summary))
     log.info("best epoch %s: %s=%s; outputs in %s", best_row.get("epoch"), plan.cfg.monitor,
              best_row.get(plan.cfg.monitor), plan.run_dir)
-    return FitResult(best, history, best_row, plan.name, metrics_path, predictions_path, baselines, timings)
+    return FitResult(best, history, best_row, plan.name, metrics_path, folder.path(PREDICTIONS), baselines, timings)
 
 
 def fit(
@@ -172,6 +179,7 @@ def fit(
     callbacks: Sequence[UserCallback] = (),
     write_predictions: bool = True,
     checkpoints: str | None = None,
+    finish: Finish | None = None,
 ) -> FitResult:
     """Train ``model_cfg`` (a Hydra node with ``_target_``) on ``data``; outputs go to ``run_dir``.
 
@@ -179,11 +187,12 @@ def fit(
     Inputs are checked before Ray Train starts. With ``train_cfg.resume`` the newest training run
     in ``run_dir`` continues from its last checkpoint (epoch, optimizer, scheduler, RNG state).
     ``callbacks`` are extra Ray Train callbacks (a Tune trial passes ``TuneReportCallback()``);
-    ``write_predictions=False`` skips the batch-inference pass (e.g. inside a sweep);
+    ``write_predictions=False`` skips the batch-inference pass (e.g. inside a sweep); ``finish``
+    adds columns to the predictions and keys to the metrics before either is written;
     ``checkpoints`` puts Ray Train's checkpoints elsewhere than ``run_dir/checkpoints`` (a storage URI).
     """
     began = time.time()
     plan = make_plan(model_cfg, train_cfg, data, run_dir, checkpoints)
     with run_log(plan.log_path):
         result = _train(plan, callbacks)
-        return _write_outputs(plan, result, began, time.time(), write_predictions)
+        return _write_outputs(plan, result, began, time.time(), write_predictions, finish)

@@ -19,6 +19,7 @@ from ray.data.dataset import MaterializedDataset
 from app.errors import ConfigError, DataError
 from app.storage import filesystem
 from app.models.factory import build_model, plain_model_cfg
+from app.run_folder import CHECKPOINTS, RUN_LOG
 from app.train.config import TrainConfig, as_train_config
 from app.train.device import ray_gpus, resolve_use_gpu
 
@@ -112,7 +113,7 @@ class Plan:
 
     @property
     def log_path(self) -> Path:
-        return self.run_dir / "run.log"
+        return self.run_dir / RUN_LOG
 
 
 def make_plan(model_cfg: Mapping[str, Any], train_cfg: Any, data: Any, run_dir: str | Path,
@@ -137,7 +138,7 @@ def make_plan(model_cfg: Mapping[str, Any], train_cfg: Any, data: Any, run_dir: 
         if getattr(data, split) is not None:
             check_window_shape(split, getattr(data, split), data.n_features)
     run_dir = Path(run_dir).resolve()
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)  # checkpoints/best is always local
-    storage = checkpoints or str(run_dir / "checkpoints")
+    (run_dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)  # checkpoints/best is always local
+    storage = checkpoints or str(run_dir / CHECKPOINTS)
     name = run_name(storage, cfg.resume)
     return Plan(cfg, model_cfg, data, run_dir, name, n_params, n_train, persistence, storage)

@@ -1,14 +1,17 @@
-"""``train_loop_per_worker``: the Ray Train side of the loop (shards, DDP, gathering, reporting).
+"""The epoch loop, and ``train_loop_per_worker``: its Ray Train side (shards, DDP, gathering, reporting).
 
 Each epoch: train on this worker's shard, predict this worker's validation shard, gather every
 worker's predictions so all ranks compute the same metrics (and take the same early-stopping
-decision), then report metrics with a checkpoint written by rank 0.
+decision), then report metrics with a checkpoint written by rank 0. :func:`run_epochs` is the one
+loop: a Ray Train worker runs it over its shards, a Tune trial (:mod:`app.tune.direct`) over its
+whole datasets as rank 0 of one.
 """
 from __future__ import annotations
 
 import logging
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import torch.distributed as dist
 from torch import nn
 
 from app.models.factory import build_model
-from app.train import metrics as M
+from app.evaluate import metrics as M
 from app.train.amp import AmpPolicy, resolve_amp
 from app.train.batches import WindowCollate
 from app.train.checkpoint import capture_rng, read_checkpoint, restore_rng, write_checkpoint
@@ -89,7 +92,7 @@ def epoch_metrics(
 
 
 @dataclass
-class _WorkerState:
+class WorkerState:
     """One worker's model, optimisation and bookkeeping across epochs."""
 
     cfg: TrainConfig
@@ -105,7 +108,7 @@ class _WorkerState:
     meta: dict[str, Any]  # what every checkpoint's meta.json carries besides metrics and history
 
 
-def _setup(config: dict[str, Any]) -> _WorkerState:
+def _setup(config: dict[str, Any]) -> WorkerState:
     """Build the model and optimiser; continue from Ray's checkpoint (resume or restart) if any."""
     cfg = TrainConfig.from_mapping(config["train_cfg"])
     rank = ray.train.get_context().get_world_rank()
@@ -130,7 +133,7 @@ def _setup(config: dict[str, Any]) -> _WorkerState:
         opt.load_state_dict(restored.optimization)
         early = EarlyStopping(**restored.early)
     meta = {k: config[k] for k in ("model_cfg", "n_features", "extra_meta")}
-    return _WorkerState(
+    return WorkerState(
         cfg, rank, device, amp, model, opt, early, make_loss(cfg),
         history=list(restored.meta.get("history", [])) if restored else [],
         start_epoch=restored.epoch if restored else 0,
@@ -138,26 +141,26 @@ def _setup(config: dict[str, Any]) -> _WorkerState:
     )
 
 
-def _train_and_validate(w: _WorkerState, epoch: int) -> tuple[EpochStats, dict[str, np.ndarray]]:
+def _train_and_validate(w: WorkerState, epoch: int, shards: Mapping[str, Any]) -> tuple[EpochStats, dict[str, np.ndarray]]:
     cfg = w.cfg
     pin = w.device.type == "cuda"  # page-locked batches: the loop's copies to the GPU do not block
-    train_it = ray.train.get_dataset_shard("train").iter_torch_batches(
+    train_it = shards["train"].iter_torch_batches(
         batch_size=cfg.batch_size,
         collate_fn=WindowCollate(with_ts=False, pin_memory=pin),
         local_shuffle_buffer_size=cfg.shuffle_buffer_batches * cfg.batch_size or None,
         local_shuffle_seed=cfg.seed + 1000 * epoch + w.rank if cfg.shuffle_buffer_batches else None,
     )
     stats = train_epoch(w.model, train_it, w.opt, w.loss_fn, w.amp, cfg.grad_accum_steps, w.device)
-    val_it = ray.train.get_dataset_shard("val").iter_torch_batches(
+    val_it = shards["val"].iter_torch_batches(
         batch_size=cfg.eval_batch_size, collate_fn=WindowCollate(with_ts=True, pin_memory=pin)
     )
     return stats, predict_batches(w.model, val_it, w.amp, w.device)
 
 
-def _epoch(w: _WorkerState, epoch: int) -> dict[str, Any]:
+def _epoch(w: WorkerState, epoch: int, shards: Mapping[str, Any]) -> dict[str, Any]:
     """Train and validate one epoch; the row is identical on every rank (gathered inputs)."""
     started, started_at = time.perf_counter(), time.time()
-    gathered = all_gather((*_train_and_validate(w, epoch), peak_gpu_memory(w.device)))
+    gathered = all_gather((*_train_and_validate(w, epoch, shards), peak_gpu_memory(w.device)))
     val = {k: np.concatenate([v[k] for _, v, _ in gathered]) for k in ("pred", "y", "ts")}
     row = epoch_metrics(epoch, [s for s, _, _ in gathered], val, w.loss_fn, w.opt.lr) | max_per_key(
         [m for _, _, m in gathered])
@@ -171,7 +174,7 @@ def _epoch(w: _WorkerState, epoch: int) -> dict[str, Any]:
     }
 
 
-def _report(w: _WorkerState, row: dict[str, Any]) -> None:
+def _report(w: WorkerState, row: dict[str, Any]) -> None:
     """Every rank reports (Ray's barrier); rank 0 alone writes the checkpoint."""
     rng = all_gather(capture_rng())
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,17 +193,26 @@ def _report(w: _WorkerState, row: dict[str, Any]) -> None:
         ray.train.report(row, checkpoint=checkpoint, checkpoint_dir_name=f"epoch_{row['epoch']:04d}")
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Config keys: ``train_cfg`` (dict), ``model_cfg``, ``n_features``, ``extra_meta``, ``steps_per_epoch``."""
-    w = _setup(config)
+def run_epochs(w: WorkerState, shards: Mapping[str, Any], report: Callable[[WorkerState, dict], None],
+               extend: Callable[[dict], dict] | None = None) -> None:
+    """Epochs after ``w.start_epoch`` up to ``cfg.epochs``, each reported; stops early on patience.
+    ``shards``: ``train`` and ``val`` datasets (``iter_torch_batches``); ``extend`` adds keys to a row."""
     for epoch in range(w.start_epoch + 1, w.cfg.epochs + 1):
         if w.early.should_stop:
             break  # a resumed run that had already stopped early
-        row = _epoch(w, epoch)
+        row = _epoch(w, epoch, shards)
+        if extend is not None:
+            row = extend(row)
         w.history.append(row)
-        _report(w, row)
+        report(w, row)
         if w.early.should_stop:
             log.info(
                 "early stop after epoch %d: no %s improvement in %d epochs", epoch, w.cfg.monitor, w.early.bad_epochs
             )
             break
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Config keys: ``train_cfg`` (dict), ``model_cfg``, ``n_features``, ``extra_meta``, ``steps_per_epoch``."""
+    w = _setup(config)
+    run_epochs(w, {name: ray.train.get_dataset_shard(name) for name in ("train", "val")}, _report)

@@ -8,7 +8,6 @@ bundle ``model/`` (:func:`app.predict.bundle.save_run_bundle`, the same writer a
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -17,24 +16,21 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig
 
+from app.evaluate.baselines import run_baselines
+from app.evaluate.forecasters import with_references
 from app.models.factory import load_model, read_meta
 from app.predict.bundle import save_run_bundle
-from app.train.baselines import run_baselines
+from app.run_folder import BEST_CHECKPOINT, METRICS, PREDICTIONS, RunFolder
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
 from app.train.predict import predict
-from app.train.stage import add_baselines, add_oracle, test_metrics
 from app.tune.results import Best
 from app.tune.windows import with_seq_len
 
 log = logging.getLogger(__name__)
 
-PREDICTIONS_FILE = "predictions.parquet"
-METRICS_FILE = "metrics.json"
-
-
 def copy_checkpoint(best: Best, run_dir: Path) -> Path:
-    target = Path(run_dir) / "checkpoints" / "best"
+    target = Path(run_dir) / BEST_CHECKPOINT
     shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(best.checkpoint, target)
@@ -55,9 +51,10 @@ def evaluate_best(cfg: DictConfig, run_dir: Path, base: Any, best: Best, tune_in
     train_cfg = TrainConfig.from_mapping(meta["train_cfg"])
     data = with_seq_len(base, int(meta["extra_meta"]["seq_len"]))
     data.save(run_dir)
-    preds = _predictions(checkpoint, data, train_cfg.eval_batch_size)
-    preds = add_oracle(add_baselines(preds, data, train_cfg.ridge_alpha), cfg, run_dir)
-    preds.to_parquet(run_dir / PREDICTIONS_FILE, index=False)
+    folder = RunFolder(run_dir)
+    preds, test = with_references(_predictions(checkpoint, data, train_cfg.eval_batch_size), data,
+                                  train_cfg.ridge_alpha, cfg, run_dir)
+    folder.write_frame(PREDICTIONS, preds)
     save_run_bundle(cfg, run_dir, checkpoint, data)
     history = best.trial.history or meta.get("history") or []
     n_parameters = sum(p.numel() for p in load_model(checkpoint)[0].parameters())
@@ -66,9 +63,9 @@ def evaluate_best(cfg: DictConfig, run_dir: Path, base: Any, best: Best, tune_in
         "n_parameters": n_parameters, "monitor": train_cfg.monitor,
         "best_epoch": best.row.get("epoch"), "best": meta.get("metrics") or best.row, "history": history,
         "baselines": run_baselines(data.train, data.val, alpha=train_cfg.ridge_alpha), "train": train_cfg.to_dict(),
-        "test": test_metrics(preds), "tune": tune_info,
+        **test, "tune": tune_info,
     }  # fmt: skip
-    (run_dir / METRICS_FILE).write_text(json.dumps(json_safe(summary), indent=1, default=float))
+    folder.write_json(METRICS, json_safe(summary))
     log.info("best trial %s re-evaluated: test IC %s", best.trial.trial_id,
              {k: round(v.get("ic") or float("nan"), 4) for k, v in summary["test"].items()})  # fmt: skip
     return summary

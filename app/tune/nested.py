@@ -18,7 +18,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from app.train.config import TrainConfig
 from app.train.fit import FitData, fit
 from app.train.plan import RUN_PREFIX
-from app.tune.trial import best_key, best_of, running_best
+from app.tune.ranking import best_key, best_of, running_best
 from app.tune.windows import TrialWindows
 
 log = logging.getLogger(__name__)

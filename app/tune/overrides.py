@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from app.run_folder import BEST_OVERRIDES, RunFolder
+from app.run_folder import OVERRIDES as HYDRA_OVERRIDES
 from app.tune.space import SearchSpace
 
-OVERRIDES_FILE = "best_overrides.txt"
+OVERRIDES_FILE = BEST_OVERRIDES
 TRAIN_STAGES = "stage=[collect,features,train,evaluate,report]"
 DROPPED = re.compile(r"^[+~]*(hydra\.|hydra=|tune\.|tune=|stage=|experiment_name=)")
 PLAIN = re.compile(r"^[A-Za-z0-9_.:/-]+$")
@@ -25,7 +27,7 @@ PLAIN = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 
 def run_overrides(run_dir: Path, experiment_name: str) -> list[str]:
     """The command-line overrides of this run, or ``+experiment=<name>`` when Hydra saved none."""
-    path = Path(run_dir) / ".hydra" / "overrides.yaml"
+    path = Path(run_dir) / HYDRA_OVERRIDES
     if path.exists():
         return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
     return [f"+experiment={experiment_name}"]
@@ -66,9 +68,7 @@ def best_overrides(base: list[str], space: SearchSpace, values: dict[str, Any], 
 
 
 def write_overrides(run_dir: Path, lines: list[str]) -> Path:
-    path = Path(run_dir) / OVERRIDES_FILE
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return RunFolder(run_dir).write_text(OVERRIDES_FILE, "\n".join(lines) + "\n")
 
 
 def read_overrides(path: Path) -> list[str]:

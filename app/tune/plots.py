@@ -13,9 +13,9 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from app.tune.ranking import best_key  # noqa: E402
 from app.tune.results import TrialResult  # noqa: E402
 from app.tune.space import SearchSpace  # noqa: E402
-from app.tune.trial import best_key  # noqa: E402
 
 log = logging.getLogger(__name__)
 DPI = 110

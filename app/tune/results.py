@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 
 from app.errors import AppError
+from app.run_folder import TUNE_RESULTS, TUNE_RESULTS_CSV, RunFolder
+from app.tune.ranking import best_key
 from app.tune.space import SearchSpace
-from app.tune.trial import best_key
 
-RESULTS_FILE = "tune_results.parquet"
-RESULTS_CSV = "tune_results.csv"
+RESULTS_FILE = TUNE_RESULTS
+RESULTS_CSV = TUNE_RESULTS_CSV
 #: Tune's own bookkeeping in every result row; the epoch rows keep only what the loop reported.
 TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id",
              "date", "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
@@ -116,14 +117,13 @@ def table(trials: list[TrialResult], space: SearchSpace, metric: str, mode: str,
 
 def write_table(frame: pd.DataFrame, run_dir: Path) -> Path:
     """``tune_results.parquet`` and the same rows as CSV (values of mixed type become text)."""
-    path = Path(run_dir) / RESULTS_FILE
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object and out[col].map(type).nunique() > 1:
             out[col] = out[col].astype(str)
-    out.to_parquet(path, index=False)
-    out.to_csv(Path(run_dir) / RESULTS_CSV, index=False)
-    return path
+    folder = RunFolder(run_dir)
+    folder.write_frame(RESULTS_CSV, out)
+    return folder.write_frame(RESULTS_FILE, out)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ Run folder outputs: ``tune/<name>/`` (Tune's experiment: one folder per trial wi
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +18,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from app.errors import ConfigError
 from app.models.factory import plain_model_cfg
+from app.run_folder import METRICS, PREDICTIONS, TUNE_SUMMARY, RunFolder
+from app.stage_registry import BaseStage
 from app.train.config import TrainConfig
 from app.tune.config import TuneConfig, as_tune_config
+from app.tune.ranking import best_key
 from app.tune.results import Best, best_trial, collect, table, write_table
 from app.tune.space import SearchSpace, parse_space
-from app.tune.trial import TrialSpec, best_key
+from app.tune.trial import TrialSpec
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = "tune_summary.json"
+SUMMARY_FILE = TUNE_SUMMARY
 
 
 @dataclass
@@ -126,13 +128,27 @@ def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
     plots = {}
     if tcfg.plots:
         plots = plot_sweep(trials, frame, space, tcfg.metric, tcfg.metric_mode, best.trial.trial_id, run_dir)
-    (run_dir / SUMMARY_FILE).write_text(json.dumps({**info, "plots": plots, "overrides": lines}, indent=1, default=str))
+    RunFolder(run_dir).write_json(SUMMARY_FILE, {**info, "plots": plots, "overrides": lines})
     log.info("sweep done: %d trials (%d stopped early), best %s=%s in trial %s; best config: %s", info["n_trials"],
              info["stopped_early"], tcfg.metric, info["best_value"], best.trial.trial_id, overrides)  # fmt: skip
     return SweepResult(
-        exp, results_path, overrides, run_dir / "metrics.json", run_dir / "predictions.parquet", best.trial.trial_id,
+        exp, results_path, overrides, run_dir / METRICS, run_dir / PREDICTIONS, best.trial.trial_id,
         float(frame[best_key(tcfg.metric)].iloc[0]), info["n_trials"], info["trial_epochs"],
         int(sum(int(r.get("train_samples") or 0) for t in trials for r in t.history)), best.trial.history, plots,
         max((r["gpu_peak_allocated_mb"] for t in trials for r in t.history if r.get("gpu_peak_allocated_mb")),
             default=None),
     )  # fmt: skip
+
+
+class TuneStage(BaseStage):
+    def preflight(self, cfg: DictConfig, run_dir: Path) -> None:
+        preflight(cfg, run_dir)
+
+    def run(self, cfg: DictConfig, run_dir: Path) -> SweepResult:
+        return run(cfg, run_dir)
+
+    def counts(self, result: Any) -> dict[str, Any]:
+        return {"samples": getattr(result, "samples", None), "gpu_peak_mb": getattr(result, "gpu_peak_mb", None)}
+
+
+STAGE = TuneStage()

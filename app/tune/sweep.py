@@ -30,7 +30,8 @@ from app.train.fit import worker_resources
 from app.tune.callbacks import EpochBudget, TrialLogCallback
 from app.tune.cleanup import ReleaseWorkerGroups, release_orphaned_groups
 from app.tune.config import TuneConfig
-from app.tune.trial import TrialSpec, best_key, run_trial
+from app.tune.ranking import best_key
+from app.tune.trial import TrialSpec, run_trial
 
 log = logging.getLogger(__name__)
 

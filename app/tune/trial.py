@@ -9,7 +9,6 @@ Two ways to train, the same loop either way (``app.train.loop``):
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,30 +34,6 @@ class TrialSpec:
         cfg = apply_params(self.base, self.space, values)
         train = {**cfg["train"], "epochs": self.epochs, "monitor": self.metric, "baselines": False, "resume": False}
         return cfg["model"], TrainConfig.from_mapping(train), self.windows[int(cfg["windows"]["seq_len"])]
-
-
-def best_key(metric: str) -> str:
-    return f"best_{metric}"
-
-
-def running_best(best: float | None, value: Any, mode: str) -> float:
-    """The best value so far; NaN never wins, and a trial with no finite value ranks last (±inf)."""
-    worst = math.inf if mode == "min" else -math.inf
-    current = worst if best is None else best
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return current
-    if not math.isfinite(v):
-        return current
-    return min(current, v) if mode == "min" else max(current, v)
-
-
-def best_of(rows: list[dict[str, Any]], metric: str, mode: str) -> float | None:
-    best = None
-    for row in rows:
-        best = running_best(best, row.get(metric), mode)
-    return best
 
 
 def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:

@@ -39,7 +39,7 @@ def market():
 @pytest.fixture(scope="module")
 def sim():
     """The default simulator (18 req/s, token once a minute) in a thread of this process."""
-    from app.sim.server import start_sim_thread
+    from app.sim.runner import start_sim_thread
 
     with start_sim_thread(sim_config()) as handle:
         yield handle

@@ -19,7 +19,7 @@ FAULTS = dict(seed=5, spurious_rate_limit=0.04, server_error_html=0.04, slow=0.0
 
 @pytest.fixture(scope="module")
 def faulty_sim():
-    from app.sim.server import start_sim_thread
+    from app.sim.runner import start_sim_thread
 
     with start_sim_thread(sim_config(faults=FAULTS, rest_rate_limit=0, token_interval_s=0.5)) as handle:
         yield handle
@@ -27,7 +27,7 @@ def faulty_sim():
 
 @pytest.fixture(scope="module")
 def broken_sim():
-    from app.sim.server import start_sim_thread
+    from app.sim.runner import start_sim_thread
 
     cfg = sim_config(faults=dict(spurious_rate_limit=1.0))
     cfg.market.start = "2024-01-02"  # a short history: this server only ever fails
@@ -94,7 +94,7 @@ def test_rate_limit_rejections_are_retried_until_the_budget_not_a_few_tries(brok
 @pytest.fixture(scope="module")
 def down_sim():
     """Quotations of 005930 always answer 503 with an HTML body."""
-    from app.sim.server import start_sim_thread
+    from app.sim.runner import start_sim_thread
 
     with start_sim_thread(sim_config(faults=dict(fail_symbols=["005930"]), rest_rate_limit=0)) as handle:
         yield handle

@@ -19,7 +19,7 @@ from app.kis.credentials import Credentials
 from app.kis.settings import KisSettings
 from app.sim.config import MarketConfig, SimConfig
 from app.sim.market import Market
-from app.sim.server import start_sim_thread
+from app.sim.runner import start_sim_thread
 
 MARKET = MarketConfig(seed=5, n_symbols=4, start="2023-01-02", today="2024-06-14")
 SYMBOLS = Market(MARKET).symbols

@@ -20,7 +20,7 @@ MARGIN = 0.05
 
 @pytest.fixture(scope="module")
 def sim_proc():
-    from app.sim.server import start_sim_process
+    from app.sim.runner import start_sim_process
 
     with start_sim_process(sim_config()) as handle:
         yield handle

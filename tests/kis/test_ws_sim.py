@@ -16,7 +16,7 @@ from app.kis.ws import Backoff, Gap, KisWebSocket, KisWsError, spread
 from app.kis.ws_frames import Book, Tick
 from app.sim.config import FaultConfig, MarketConfig, SimConfig
 from app.sim.market import Market
-from app.sim.server import start_sim_thread
+from app.sim.runner import start_sim_thread
 
 MARKET = MarketConfig(seed=5, n_symbols=4, start="2024-05-02", today="2024-06-14")
 SYMBOLS = Market(MARKET).symbols

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from app import stages
+from app.data.collect_stage import CollectStage
+from app.stage_registry import STAGES
 from tests.conftest import compose_config
 from tests.machine.memory_testutil import hold_80mb_child
 
@@ -18,8 +21,16 @@ def hungry_stage(cfg, run_dir: Path) -> dict:
     return {"totals": {"bars_fetched": 10, "requests": 1}}
 
 
+class HungryCollect(CollectStage):
+    def run(self, cfg, run_dir: Path) -> dict:
+        return hungry_stage(cfg, run_dir)
+
+
+HUNGRY = HungryCollect()
+
+
 def test_a_run_checks_the_environment_first_and_records_memory_per_stage(tmp_path, monkeypatch, caplog):
-    monkeypatch.setitem(stages.RUNNERS, "collect", f"{__name__}:hungry_stage")
+    monkeypatch.setitem(STAGES, "collect", replace(STAGES["collect"], target=f"{__name__}:HUNGRY"))
     monkeypatch.delenv("REDIS_URL", raising=False)
     cfg = compose_config("stage=collect", f"store.root={tmp_path / 'store'}", "redis.url=''")
     run = tmp_path / "run"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from app.sim.server import start_sim_thread
+from app.sim.runner import start_sim_thread
 from sim_testutil import Kis, sim_config
 
 

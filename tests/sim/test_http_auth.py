@@ -10,7 +10,7 @@ import aiohttp
 from app.contracts import KST
 from app.sim.config import FaultConfig
 from app.sim.market import Market
-from app.sim.server import start_sim_thread
+from app.sim.runner import start_sim_thread
 from sim_testutil import Kis, sim_config, small_market
 
 SYMBOL = Market(small_market(n_symbols=2, start="2026-10-01")).symbols[0]

@@ -8,7 +8,7 @@ import aiohttp
 
 from app.sim.config import FaultConfig
 from app.sim.market import Market
-from app.sim.server import start_sim_thread
+from app.sim.runner import start_sim_thread
 from sim_testutil import Kis, sim_config, small_market
 
 MARKET = small_market(n_symbols=2, start="2026-10-01")

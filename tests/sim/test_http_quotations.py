@@ -10,7 +10,7 @@ import pytest
 
 from app.sim.config import FaultConfig
 from app.sim.market import Market
-from app.sim.server import start_sim_thread
+from app.sim.runner import start_sim_thread
 from sim_testutil import Kis, chart_params, minute_params, sim_config, small_market
 
 OK = ("0", "MCA00000", "정상처리 되었습니다.")

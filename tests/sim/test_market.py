@@ -12,6 +12,7 @@ from app.krx import calendar, ticks
 from app.sim import process
 from app.sim.config import MarketConfig, SimConfig, sim_config_from_dict
 from app.sim.market import Market
+from app.sim.quotes import inquire_price_output
 
 from sim_testutil import TODAY
 
@@ -147,7 +148,7 @@ def test_now_inside_the_session_hides_the_rest_of_the_day():
     assert today_bar["volume"][0].as_py() == sum(mb["volume"].to_pylist())
     assert today_bar["volume"][0].as_py() < full.daily_bars(s)["volume"][-1].as_py()
     assert pre.daily_bars(s)["ts"][-1].as_py().date() < pre.today and pre.minute_bars(s).num_rows == 0
-    assert pre.quote(s)["stck_prpr"] == str(int(full.daily_bars(s, adjusted=False)["close"][-2].as_py()))
+    assert inquire_price_output(pre, s)["stck_prpr"] == str(int(full.daily_bars(s, adjusted=False)["close"][-2].as_py()))
     assert part.oracle(1).num_rows == full.oracle(1).num_rows - 4
 
 

@@ -7,7 +7,7 @@ import aiohttp
 
 from app.krx import calendar
 from app.sim.market import Market
-from app.sim.server import start_sim_thread
+from app.sim.runner import start_sim_thread
 from app.sim.universe import isin
 from sim_testutil import Kis, sim_config, small_market
 

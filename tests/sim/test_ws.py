@@ -8,7 +8,7 @@ from collections import defaultdict
 import aiohttp
 
 from app.sim.market import Market
-from app.sim.server import start_sim_thread
+from app.sim.runner import start_sim_thread
 from sim_testutil import sim_config, small_market
 
 MARKET = small_market(n_symbols=3, start="2026-06-01")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from app.errors import ConfigError
-from app.train.baselines import fit_ridge, last_step, run_baselines
+from app.evaluate.baselines import fit_ridge, last_step, run_baselines
 from train_testutil import WEIGHTS, windows
 
 

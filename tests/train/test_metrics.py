@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from app.train import metrics as M
+from app.evaluate import metrics as M
 
 
 def test_pearson_matches_the_hand_computed_value():

@@ -13,7 +13,7 @@ from app.tune.config import TuneConfig
 from app.tune.overrides import best_overrides, hydra_value
 from app.tune.space import apply_params, parse_space
 from app.tune.sweep import size_trials, trial_mode
-from app.tune.trial import running_best
+from app.tune.ranking import running_best
 from tests.conftest import ROOT
 
 MODELS = ("lstm", "gru", "alstm", "transformer", "tcn")

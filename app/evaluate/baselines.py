@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import ray.data
 
+from app.contracts import timestamps_as_int64
 from app.errors import ConfigError, DataError
-from app.train.batches import timestamps_as_int64
-from app.train.metrics import forecast_metrics
+from app.evaluate.metrics import forecast_metrics
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,30 @@
+"""Sources ``sim`` and ``kis``: bars over the KIS protocol, collected by :func:`app.data.collect.collect_api`."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from app.data.sources import ApiSource, check_sim, open_kis, open_sim
+
+
+class ApiBarSource:
+    def __init__(self, opener: Callable[[DictConfig], AbstractContextManager[ApiSource]],
+                 checker: Callable[[DictConfig], None] | None = None) -> None:
+        self.opener, self.checker = opener, checker
+
+    def check(self, cfg: DictConfig) -> None:
+        if self.checker is not None:
+            self.checker(cfg)
+
+    def collect(self, cfg: DictConfig, run_dir: Path, store_root: str) -> dict:
+        from app.data.collect import collect_api
+
+        with self.opener(cfg) as api:
+            return collect_api(cfg, api, store_root)
+
+
+SIM = ApiBarSource(open_sim, check_sim)  # data.sim is checked even under auto, which may pick the simulator
+KIS = ApiBarSource(open_kis)
