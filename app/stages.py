@@ -28,6 +28,11 @@ RUNNERS: dict[str, str] = {
     "doctor": "app.machine.stage:run_doctor",
 }
 
+#: Stages that run on Ray. Ray is started before the first of them and its start-up recorded as
+#: its own line of stage_timings.json (:data:`RAY_START`), not inside that stage's wall time.
+RAY_STAGES = ("collect", "features", "train", "tune", "doctor")
+RAY_START = "ray_start"
+
 #: stage -> "module:function" taking (cfg, run_dir), run for every requested stage before the first
 #: stage starts: checks that need the run folder (config alone is checked earlier, in app.config).
 PREFLIGHTS: dict[str, str] = {
@@ -70,6 +75,25 @@ def _carry_symbols(cfg: DictConfig, result: Any) -> None:
         cfg.data.symbols = ok
 
 
+def start_ray(cfg: DictConfig, run_dir: Path) -> float | None:
+    """Start (or join) Ray and record how long that took; None when this process already runs it."""
+    import ray
+
+    from app.machine.memory import PeakTreeMemory
+    from app.ray_runtime import init_ray
+    from app.report.stage import record_stage
+
+    if ray.is_initialized():
+        return None
+    started = time.perf_counter()
+    with PeakTreeMemory() as memory:
+        init_ray(cfg.ray)
+    wall = time.perf_counter() - started
+    record_stage(run_dir, RAY_START, wall, **memory.figures())
+    log.info("Ray started in %.1f s", wall)
+    return wall
+
+
 def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """Run each requested stage; returns wall seconds per stage that ran. A collection that left
     symbols missing for a transient reason ends the run with exit 3: at once, or with
@@ -92,6 +116,8 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         target = RUNNERS.get(stage)
         if target is None:
             continue
+        if stage in RAY_STAGES:
+            start_ray(cfg, run_dir)
         started = time.perf_counter()
         with PeakTreeMemory() as memory:
             result = _call(target, cfg, run_dir)

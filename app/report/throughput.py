@@ -15,7 +15,7 @@ from typing import Any
 UNITS = ("bars", "rows", "samples", "windows", "trials", "symbols")
 #: Per-stage memory (app.machine.memory, the training workers' CUDA peak), carried into the report.
 MEMORY_KEYS = ("peak_rss_mb", "driver_peak_rss_mb", "gpu_peak_mb")
-STAGE_ORDER = ("collect", "features", "train", "tune", "predict", "evaluate", "report", "realtime")
+STAGE_ORDER = ("ray_start", "collect", "features", "train", "tune", "predict", "evaluate", "report", "realtime")
 
 
 def _num(value: Any) -> float | None:
