@@ -55,7 +55,7 @@ def _check_sorted(symbols: np.ndarray, ts: np.ndarray, layout: Layout) -> None:
         )
 
 
-def _calendar(ts: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+def calendar_columns(ts: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """Calendar fields of the KST wall clock, each scaled to [-0.5, 0.5]."""
     local = ts + KST_OFFSET_S
     days = (local // 86400).astype("datetime64[D]")
@@ -96,7 +96,7 @@ def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
     feats = _talib_long(long, layout, cfg)
     panel_feats = {**returns_and_volume(ctx, cfg), **alpha158(ctx, cfg.alpha158)}
     feats.update({k: layout.to_long(v) for k, v in panel_feats.items()})
-    feats.update(_calendar(ts, list(cfg.calendar)))
+    feats.update(calendar_columns(ts, list(cfg.calendar)))
     feats = {k: np.where(np.isinf(v), np.nan, v) if np.isinf(v).any() else v for k, v in feats.items()}
     lab, lab_ts = forward_labels(panels["close"], panels["open"], layout.to_panel(ts.astype(np.float64)), label)
     return layout, feats, layout.to_long(lab), layout.to_long(lab_ts)
