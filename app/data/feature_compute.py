@@ -7,6 +7,7 @@ ahead, by design. Features are computed in float64 and stored as float32; ±inf 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import asdict
@@ -84,12 +85,35 @@ def _talib_long(bars: dict[str, np.ndarray], layout: Layout, cfg: FeaturesConfig
     return out
 
 
-def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
-    """(layout, feature arrays, label, label_ts) for a table of whole symbols sorted by (symbol, ts)."""
+def session_days(ts: np.ndarray) -> np.ndarray:
+    """KST calendar day of each epoch-second ``ts`` (the session a bar belongs to)."""
+    return (ts + KST_OFFSET_S) // 86400
+
+
+def is_session_bound(cfg: FeaturesConfig, symbols: np.ndarray, days: np.ndarray) -> bool:
+    """Whether features restart every session: as configured, else when a symbol has two bars on one day."""
+    if cfg.session_bound is not None:
+        return bool(cfg.session_bound)
+    return bool(np.any((days[1:] == days[:-1]) & (symbols[1:] == symbols[:-1])))
+
+
+def group_layout(bars: pa.Table, cfg: FeaturesConfig) -> Layout:
+    """Layout of the series every feature runs down: a symbol, or one session of a symbol when
+    :func:`is_session_bound` (intraday bars: no window, indicator or label spans the night)."""
     symbols = bars["symbol"].to_numpy(zero_copy_only=False)
     ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
     layout = Layout.of(symbols)
     _check_sorted(symbols, ts, layout)
+    days = session_days(ts)
+    if not is_session_bound(cfg, symbols, days):
+        return layout
+    return Layout.of(layout.col.astype(np.int64) * 1_000_000 + days)
+
+
+def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
+    """(layout, feature arrays, label, label_ts) for a table of whole symbols sorted by (symbol, ts)."""
+    ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
+    layout = group_layout(bars, cfg)
     long = {k: bars[k].to_numpy().astype(np.float64) for k in ("open", "high", "low", "close", "volume", "value")}
     panels = {k: layout.to_panel(v) for k, v in long.items()}
     ctx = rolling_context(panels)
@@ -121,7 +145,7 @@ def _probe_bars(n: int) -> pa.Table:
 
 @functools.lru_cache(maxsize=32)
 def _probe(cfg_json: str) -> tuple[tuple[str, ...], int]:
-    cfg = coerce(FeaturesConfig, json.loads(cfg_json))
+    cfg = dataclasses.replace(coerce(FeaturesConfig, json.loads(cfg_json)), session_bound=False)  # one long series
     periods = [
         *cfg.indicators.sma, *cfg.indicators.ema, *cfg.indicators.atr, *cfg.indicators.adx, *cfg.returns,
         *cfg.volatility, *cfg.volume_z, *cfg.alpha158.windows, cfg.indicators.macd_slow + cfg.indicators.macd_signal,

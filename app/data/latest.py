@@ -11,8 +11,10 @@ Only the last row is computed, and each part from as few bars as give the batch 
 
 The buffers are (bars, symbols) panels, oldest row first, newest bar in the last row; a symbol with
 fewer bars is NaN-padded at the top and gets the features of its shorter history, as the batch
-does. ``obv`` is a running total since a symbol's first bar, so from a buffer it equals the batch
-only up to a constant (it is not a model input).
+does. Where features are session bound (intraday bars), the buffer is the newest bar's session
+(:func:`trailing_panels` with ``session_bound``), exactly the series the batch uses. ``obv`` is a
+running total since a symbol's first bar, so from a buffer it equals the batch only up to a
+constant (it is not a model input).
 """
 from __future__ import annotations
 
@@ -23,14 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.data.alpha import alpha158, returns_and_volume, rolling_context
-from app.data.feature_compute import calendar_columns, feature_names, validate_features, warmup_bars
+from app.data.feature_compute import calendar_columns, feature_names, session_days, validate_features, warmup_bars
 from app.data.feature_config import FeaturesConfig, coerce
 from app.data.indicators import GROUPS, RECURSIVE, scale_free_companions, ta_indicators
 from app.data.warmup import DEFAULT_RTOL
 from app.errors import DataError
 
 FIELDS = ("open", "high", "low", "close", "volume", "value")
-WINDOWED = frozenset(GROUPS) - RECURSIVE
+WHOLE = RECURSIVE | {"obv"}  # computed over the whole buffer: recursive, or a running total
+WINDOWED = frozenset(GROUPS) - WHOLE
 
 
 class NewestFeatures:
@@ -65,26 +68,29 @@ class NewestFeatures:
         return out
 
     def _indicators(self, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Last value of every TA-Lib column: recursive ones from the whole buffer, the rest from the tail."""
+        """Last value of every TA-Lib column: recursive ones and obv from the whole buffer, the rest from the tail."""
         n_sym = data["close"].shape[1]
         out: dict[str, np.ndarray] = {}
         cut = self.tail_bars
         for j in range(n_sym):
             o, h, l, c, v = (data[k][:, j] for k in ("open", "high", "low", "close", "volume"))
-            whole = ta_indicators(o, h, l, c, v, self.cfg.indicators, RECURSIVE)
+            whole = ta_indicators(o, h, l, c, v, self.cfg.indicators, WHOLE)
             short = ta_indicators(o[-cut:], h[-cut:], l[-cut:], c[-cut:], v[-cut:], self.cfg.indicators, WINDOWED)
             for name, values in (whole | short).items():
                 out.setdefault(name, np.empty(n_sym))[j] = values[-1]
         return out
 
 
-def trailing_panels(bars: pa.Table, n_bars: int) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
-    """Each symbol's last ``n_bars`` bars of a table sorted by (symbol, ts) as NaN-padded panels.
+def trailing_panels(bars: pa.Table, n_bars: int, session_bound: bool = False,
+                    ) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:  # fmt: skip
+    """Each symbol's last ``n_bars`` bars of a table sorted by (symbol, ts) as NaN-padded panels;
+    with ``session_bound``, none before its newest bar's session (the series its features run on).
 
     Returns the symbols, the panels of :data:`FIELDS` and each symbol's newest ts (epoch seconds).
     """
     symbols = bars["symbol"].to_numpy(zero_copy_only=False)
     ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
+    days = session_days(ts)
     change = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
     starts = np.concatenate([[0], change]).astype(np.int64)
     ends = np.concatenate([change, [len(symbols)]]).astype(np.int64)
@@ -92,6 +98,8 @@ def trailing_panels(bars: pa.Table, n_bars: int) -> tuple[list[str], dict[str, n
     panels = {k: np.full((n_bars, len(starts)), np.nan, order="F") for k in FIELDS}
     for j, (lo, hi) in enumerate(zip(starts, ends)):
         lo = max(int(lo), int(hi) - n_bars)
+        if session_bound:
+            lo = max(lo, int(lo + np.searchsorted(days[lo:hi], days[hi - 1], side="left")))
         for k in FIELDS:
             panels[k][n_bars - (hi - lo) :, j] = long[k][lo:hi]
     return [str(s) for s in symbols[starts]], panels, ts[ends - 1]
