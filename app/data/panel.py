@@ -116,7 +116,7 @@ class Rolling:
 
     def _win(self, name: str, d: int) -> np.ndarray:
         """The rows a statistic over ``d`` rows reads: all of them, or the last ``d``."""
-        return self[name][-d:] if self._last_only else self[name]
+        return np.asfortranarray(self[name][-d:]) if self._last_only else self[name]  # one layout: one compile
 
     def _sum(self, name: str, d: int) -> np.ndarray:
         return kernels.rolling_sum(self._win(name, d), d)
