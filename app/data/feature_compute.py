@@ -47,7 +47,7 @@ def validate_features(cfg: FeaturesConfig) -> None:
 def _check_sorted(symbols: np.ndarray, ts: np.ndarray, layout: Layout) -> None:
     if len(set(layout.symbols)) != len(layout.symbols):
         raise DataError("bars are not grouped by symbol", "sort the batch by (symbol, ts)")
-    same = symbols[1:] == symbols[:-1]
+    same = layout.col[1:] == layout.col[:-1]  # integers: comparing the strings again costs 3 us a row
     bad = np.flatnonzero(same & (ts[1:] <= ts[:-1]))
     if len(bad):
         raise DataError(
@@ -90,11 +90,11 @@ def session_days(ts: np.ndarray) -> np.ndarray:
     return (ts + KST_OFFSET_S) // 86400
 
 
-def is_session_bound(cfg: FeaturesConfig, symbols: np.ndarray, days: np.ndarray) -> bool:
+def is_session_bound(cfg: FeaturesConfig, layout: Layout, days: np.ndarray) -> bool:
     """Whether features restart every session: as configured, else when a symbol has two bars on one day."""
     if cfg.session_bound is not None:
         return bool(cfg.session_bound)
-    return bool(np.any((days[1:] == days[:-1]) & (symbols[1:] == symbols[:-1])))
+    return bool(np.any((days[1:] == days[:-1]) & (layout.col[1:] == layout.col[:-1])))
 
 
 def group_layout(bars: pa.Table, cfg: FeaturesConfig) -> Layout:
@@ -105,7 +105,7 @@ def group_layout(bars: pa.Table, cfg: FeaturesConfig) -> Layout:
     layout = Layout.of(symbols)
     _check_sorted(symbols, ts, layout)
     days = session_days(ts)
-    if not is_session_bound(cfg, symbols, days):
+    if not is_session_bound(cfg, layout, days):
         return layout
     return Layout.of(layout.col.astype(np.int64) * 1_000_000 + days)
 
