@@ -7,8 +7,8 @@ column's first finite value (a past value: row ``t`` still depends only on rows 
 keeps them small; order statistics keep the window sorted (insert and remove, ``O(d)`` each).
 
 ``cache=True`` writes the compiled code next to this file (``__pycache__``), so a process that
-imports it after the first one, a Ray worker included, loads it instead of compiling (measured:
-about 6 s to compile all kernels once, 0.3 s to load them; see docs/features.md).
+imports it after the first one, a Ray worker included, loads it instead of compiling (measured on
+the 2-core machine: 12-18 s to compile every kernel once, 0.5-1.3 s to load them; docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 
