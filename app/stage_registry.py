@@ -55,16 +55,21 @@ class StageEntry:
     target: str | None  # "module:attribute" of a Stage; None = named in configs but not built yet
     in_all: bool = False  # part of stage=all
     recorded: bool = True  # its wall time and figures go to stage_timings.json for the report
+    uses_ray: bool = False  # Ray is started before it, and the start-up recorded apart (RAY_START)
+
+
+#: The line of stage_timings.json that holds Ray's start-up, not inside the first stage using Ray.
+RAY_START = "ray_start"
 
 
 #: Run order. ``doctor`` (the environment check alone) runs first; ``tune`` replaces ``train`` in the
 #: sweep experiments; ``predict`` (run_dir=...) and ``compare`` (runs=[...]) only run when named.
 STAGES: dict[str, StageEntry] = {e.name: e for e in (
-    StageEntry("doctor", "app.machine.stage:DOCTOR", recorded=False),
-    StageEntry("collect", "app.data.collect_stage:STAGE", in_all=True),
-    StageEntry("features", "app.data.features_stage:STAGE", in_all=True),
-    StageEntry("train", "app.train.stage:STAGE", in_all=True),
-    StageEntry("tune", "app.tune.stage:STAGE"),
+    StageEntry("doctor", "app.machine.stage:DOCTOR", recorded=False, uses_ray=True),
+    StageEntry("collect", "app.data.collect_stage:STAGE", in_all=True, uses_ray=True),
+    StageEntry("features", "app.data.features_stage:STAGE", in_all=True, uses_ray=True),
+    StageEntry("train", "app.train.stage:STAGE", in_all=True, uses_ray=True),
+    StageEntry("tune", "app.tune.stage:STAGE", uses_ray=True),
     StageEntry("predict", "app.predict.stage:STAGE"),
     StageEntry("evaluate", "app.evaluate.stage:STAGE", in_all=True),
     StageEntry("report", "app.report.stage:REPORT", in_all=True, recorded=False),

@@ -10,9 +10,28 @@ from omegaconf import DictConfig
 from app import console
 from app.config import stages_of
 from app.console_text import stage_line
-from app.stage_registry import STAGES, stage
+from app.stage_registry import RAY_START, STAGES, stage
 
 log = logging.getLogger(__name__)
+
+
+def start_ray(cfg: DictConfig, run_dir: Path) -> float | None:
+    """Start (or join) Ray and record how long that took; None when this process already runs it."""
+    import ray
+
+    from app.machine.memory import PeakTreeMemory
+    from app.ray_runtime import init_ray
+    from app.report.stage import record_stage
+
+    if ray.is_initialized():
+        return None
+    started = time.perf_counter()
+    with PeakTreeMemory() as memory:
+        init_ray(cfg.ray)
+    wall = time.perf_counter() - started
+    record_stage(run_dir, RAY_START, wall, **memory.figures())
+    log.info("Ray started in %.1f s", wall)
+    return wall
 
 
 def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
@@ -36,6 +55,8 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     for name, st in named.items():
         if st is None:
             continue
+        if STAGES[name].uses_ray:
+            start_ray(cfg, run_dir)
         started = time.perf_counter()
         with PeakTreeMemory() as memory:
             result = st.run(cfg, run_dir)

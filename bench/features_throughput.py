@@ -12,9 +12,16 @@ temporary store, then times
 * optionally ``ray_groupby`` (``--compare-groupby``): ``read_parquet`` + ``groupby("symbol")
   .map_groups`` + ``write_parquet``, the shuffle-based way to get whole symbols per block.
 
+* ``newest``: :class:`app.data.latest.NewestFeatures` on the trailing buffers of 40 symbols (p50/p99
+  per call), against the batch features of the same buffers (the last row taken) in the same run;
+* ``jit``: the rolling kernels' numba compile time with an empty cache and their load time from it;
+* with ``--minute``, the stage over ``--minute-symbols`` x ``--sessions`` sessions of 381 one-minute
+  bars (10M by default) instead, features session bound, written chunk by chunk.
+
 Peak memory is sampled for the whole process tree (this process and every Ray process under it):
 RSS (counts shared object-store pages once per process that maps them) and PSS (shares them).
-Prints one JSON object. Example: ``python bench/features_throughput.py --scale 0.02``.
+Ray's start-up is timed on its own (``ray_start_s``). Prints one JSON object. Example:
+``python bench/features_throughput.py --scale 0.02``.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -39,6 +47,7 @@ from app.data.feature_compute import compute_features, feature_names  # noqa: E4
 from app.data.feature_config import FeaturesConfig, LabelConfig  # noqa: E402
 from app.data.features import build_features, read_features  # noqa: E402
 from app.data.indicators import scale_free_companions, ta_indicators  # noqa: E402
+from app.data.latest import NewestFeatures, trailing_panels  # noqa: E402
 from app.data.store import BarStore  # noqa: E402
 
 GIB = 1024**3
@@ -63,6 +72,35 @@ def write_store(root: Path, n_symbols: int, days: int) -> int:
         sym = f"{100000 + i:06d}"
         store.write("D", sym, synthetic_bars(sym, days, rng), source="bench")
     return n_symbols * days
+
+
+MINUTES = 381  # bars of a session, 09:00 to 15:20 plus the closing auction at 15:30
+
+
+def synthetic_minutes(symbol: str, days: pd.DatetimeIndex, rng: np.random.Generator) -> pa.Table:
+    """One symbol's random-walk minute bars over ``days`` (KST sessions of :data:`MINUTES` bars)."""
+    n = len(days) * MINUTES
+    offsets = pd.to_timedelta(np.r_[np.arange(MINUTES - 1), 390], unit="min") + pd.Timedelta(hours=9)
+    ts = (days.values[:, None] + offsets.values[None, :]).reshape(-1)
+    close = float(rng.uniform(1_000, 200_000)) * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+    open_ = close * np.exp(rng.normal(0, 0.0005, n))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.001, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.001, n))
+    volume = rng.integers(1, 20_000, n)
+    stamps = pd.DatetimeIndex(ts).tz_localize(KST_NAME)
+    return pa.table(
+        {"symbol": [symbol] * n, "ts": stamps, "open": open_, "high": high, "low": low, "close": close,
+         "volume": volume, "value": (volume * close).astype(np.int64), "adjusted": np.ones(n, bool)}
+    ).cast(BARS_SCHEMA)  # fmt: skip
+
+
+def write_minute_store(root: Path, n_symbols: int, sessions: int) -> int:
+    store, rng = BarStore(root), np.random.default_rng(0)
+    days = pd.bdate_range("2025-01-02", periods=sessions)
+    for i in range(n_symbols):
+        sym = f"{100000 + i:06d}"
+        store.write("1m", sym, synthetic_minutes(sym, days, rng), source="bench")
+    return n_symbols * sessions * MINUTES
 
 
 class TreeMemory:
@@ -134,9 +172,9 @@ class TreeMemory:
         }  # fmt: skip
 
 
-def run_ray(store: Path, out: Path, cfg: FeaturesConfig, label: LabelConfig) -> float:
+def run_ray(store: Path, out: Path, cfg: FeaturesConfig, label: LabelConfig, freq: str = "D") -> float:
     start = time.perf_counter()
-    build_features(str(store), cfg, label, path=str(out))
+    build_features(str(store), cfg, label, freq=freq, path=str(out))
     return time.perf_counter() - start
 
 
@@ -226,6 +264,78 @@ def run_ray_groupby(store: Path, out: Path, cfg: FeaturesConfig, label: LabelCon
     return time.perf_counter() - start
 
 
+def time_newest(store: Path, cfg: FeaturesConfig, n_symbols: int = 40, calls: int = 300) -> dict[str, float]:
+    """p50/p99 ms per call of the newest-bar path for ``n_symbols``, and of the batch path on the same buffers."""
+    newest = NewestFeatures(cfg)
+    bars = BarStore(store)
+    table = bars.read_all("D", bars.symbols("D")[:n_symbols])
+    symbols, panels, ts = trailing_panels(table, newest.buffer_bars)
+    sym = table["symbol"].to_numpy(zero_copy_only=False)
+    ends = np.flatnonzero(np.r_[sym[1:] != sym[:-1], True]) + 1
+    starts = np.r_[0, ends[:-1]]
+    buffers = pa.concat_tables([table.slice(max(a, b - newest.buffer_bars), b - max(a, b - newest.buffer_bars))
+                                for a, b in zip(starts, ends)])  # fmt: skip
+    newest(panels, ts)
+    fast = [_seconds(lambda: newest(panels, ts)) for _ in range(calls)]
+    batch = [_seconds(lambda: compute_features(buffers, cfg, LabelConfig())) for _ in range(max(5, calls // 30))]
+    ms = lambda xs, q: round(float(np.percentile(xs, q)) * 1e3, 3)  # noqa: E731
+    return {"symbols": len(symbols), "buffer_bars": newest.buffer_bars, "calls": calls, "p50_ms": ms(fast, 50),
+            "p99_ms": ms(fast, 99), "baseline_batch_p50_ms": ms(batch, 50), "baseline_batch_p99_ms": ms(batch, 99)}
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+JIT_PROBE = """
+import time; t = time.perf_counter()
+import numpy as np
+from app.data import rolling_kernels as k
+a = np.asfortranarray(np.random.default_rng(0).normal(size=(100, 2)))
+k.rolling_sum(a, 5); k.rolling_cov(a, a, 5); k.rolling_extreme(a, 5, True); k.rolling_extreme(a, 5, False)
+k.rolling_order(a, 5, np.array([0.2, 0.8])); k.rolling_slope(a, 5); k.rolling_argext(a, 5, True)
+print(time.perf_counter() - t)
+"""
+
+
+def time_jit() -> dict[str, float]:
+    """Seconds to import and first call every kernel with an empty numba cache, then with it filled."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        runs = [float(subprocess.run([sys.executable, "-c", JIT_PROBE], cwd=root, env=env, check=True,
+                                     capture_output=True, text=True).stdout) for _ in range(2)]  # fmt: skip
+    return {"compile_s": round(runs[0], 2), "cached_load_s": round(runs[1], 2)}
+
+
+def run_minute(args: argparse.Namespace, tmp: Path) -> dict:
+    """The stage over minute bars: rows/s and peak RSS (no baseline: pandas cannot hold 10M rows of features)."""
+    import ray
+
+    t0 = time.perf_counter()
+    rows = write_minute_store(tmp / "store", args.minute_symbols, args.sessions)
+    result = {"symbols": args.minute_symbols, "sessions": args.sessions, "rows": rows, "cpus": args.cpus,
+              "store_write_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    result["ray_start_s"] = start_ray(args.cpus)
+    with TreeMemory() as mem:
+        sec = run_ray(tmp / "store", tmp / "ray", FeaturesConfig(calendar=["tod"]), LabelConfig(horizon=5), "1m")
+    result["ray"] = mem.report(rows, sec)
+    ray.shutdown()
+    return result
+
+
+def start_ray(cpus: int) -> float:
+    import ray
+    import ray.data
+
+    start = time.perf_counter()
+    ray.init(num_cpus=cpus, object_store_memory=GIB, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    return round(time.perf_counter() - start, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=2000)
@@ -237,19 +347,26 @@ def main() -> None:
                         help="symbols the baseline runs on (it holds everything in memory: 5M rows need >20 GB)")
     parser.add_argument("--compare-groupby", action="store_true", help="also time groupby().map_groups")
     parser.add_argument("--workdir", default=None, help="where the temporary store goes (default: system temp)")
+    parser.add_argument("--minute", action="store_true", help="minute bars instead (10M by default)")
+    parser.add_argument("--minute-symbols", type=int, default=100)
+    parser.add_argument("--sessions", type=int, default=263, help="sessions of 381 minute bars per symbol")
     args = parser.parse_args()
     n_symbols = max(1, round(args.symbols * args.scale))
     cfg, label = FeaturesConfig(), LabelConfig()
     tmp = Path(tempfile.mkdtemp(prefix="features-bench-", dir=args.workdir))
     try:
+        if args.minute:
+            result = run_minute(args, tmp)
+            result["load_avg_1m"] = os.getloadavg()[0]
+            print(json.dumps(result, indent=1))
+            return
         t0 = time.perf_counter()
         rows = write_store(tmp / "store", n_symbols, args.days)
         result = {"symbols": n_symbols, "days": args.days, "rows": rows, "cpus": args.cpus,
                   "store_write_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
         import ray
 
-        ray.init(num_cpus=args.cpus, object_store_memory=GIB, include_dashboard=False, log_to_driver=False)
-        ray.data.DataContext.get_current().enable_progress_bars = False
+        result["ray_start_s"] = start_ray(args.cpus)
         with TreeMemory() as mem:
             sec = run_ray(tmp / "store", tmp / "ray", cfg, label)
         result["ray"] = mem.report(rows, sec)  # includes starting the Ray workers
@@ -275,6 +392,8 @@ def main() -> None:
                 "per_cpu_s": round(result["ray"]["rows_per_cpu_s"] / base["rows_per_cpu_s"], 2),
             }
             result["baseline"]["max_rel_diff_vs_ray"] = baseline_matches(tmp / "ray", tmp / "baseline", cfg)
+        result["newest"] = time_newest(tmp / "store", cfg)
+        result["jit"] = time_jit()
         result["load_avg_1m"] = os.getloadavg()[0]
         print(json.dumps(result, indent=1))
     finally:

@@ -181,7 +181,7 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"evaluate"},
     "machine": {"config", "data", "kis", "krx", "models", "ray_runtime"},
     "config": {"data", "evaluate", "models", "predict", "report", "sim", "storage", "train", "tune"},
-    "stages": {"config", "machine", "report"},
+    "stages": {"config", "machine", "report", "ray_runtime"},
 }
 
 

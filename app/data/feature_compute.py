@@ -7,6 +7,7 @@ ahead, by design. Features are computed in float64 and stored as float32; ±inf 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import asdict
@@ -46,7 +47,7 @@ def validate_features(cfg: FeaturesConfig) -> None:
 def _check_sorted(symbols: np.ndarray, ts: np.ndarray, layout: Layout) -> None:
     if len(set(layout.symbols)) != len(layout.symbols):
         raise DataError("bars are not grouped by symbol", "sort the batch by (symbol, ts)")
-    same = symbols[1:] == symbols[:-1]
+    same = layout.col[1:] == layout.col[:-1]  # integers: comparing the strings again costs 3 us a row
     bad = np.flatnonzero(same & (ts[1:] <= ts[:-1]))
     if len(bad):
         raise DataError(
@@ -55,7 +56,7 @@ def _check_sorted(symbols: np.ndarray, ts: np.ndarray, layout: Layout) -> None:
         )
 
 
-def _calendar(ts: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+def calendar_columns(ts: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """Calendar fields of the KST wall clock, each scaled to [-0.5, 0.5]."""
     local = ts + KST_OFFSET_S
     days = (local // 86400).astype("datetime64[D]")
@@ -84,19 +85,42 @@ def _talib_long(bars: dict[str, np.ndarray], layout: Layout, cfg: FeaturesConfig
     return out
 
 
-def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
-    """(layout, feature arrays, label, label_ts) for a table of whole symbols sorted by (symbol, ts)."""
+def session_days(ts: np.ndarray) -> np.ndarray:
+    """KST calendar day of each epoch-second ``ts`` (the session a bar belongs to)."""
+    return (ts + KST_OFFSET_S) // 86400
+
+
+def is_session_bound(cfg: FeaturesConfig, layout: Layout, days: np.ndarray) -> bool:
+    """Whether features restart every session: as configured, else when a symbol has two bars on one day."""
+    if cfg.session_bound is not None:
+        return bool(cfg.session_bound)
+    return bool(np.any((days[1:] == days[:-1]) & (layout.col[1:] == layout.col[:-1])))
+
+
+def group_layout(bars: pa.Table, cfg: FeaturesConfig) -> Layout:
+    """Layout of the series every feature runs down: a symbol, or one session of a symbol when
+    :func:`is_session_bound` (intraday bars: no window, indicator or label spans the night)."""
     symbols = bars["symbol"].to_numpy(zero_copy_only=False)
     ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
     layout = Layout.of(symbols)
     _check_sorted(symbols, ts, layout)
+    days = session_days(ts)
+    if not is_session_bound(cfg, layout, days):
+        return layout
+    return Layout.of(layout.col.astype(np.int64) * 1_000_000 + days)
+
+
+def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
+    """(layout, feature arrays, label, label_ts) for a table of whole symbols sorted by (symbol, ts)."""
+    ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
+    layout = group_layout(bars, cfg)
     long = {k: bars[k].to_numpy().astype(np.float64) for k in ("open", "high", "low", "close", "volume", "value")}
     panels = {k: layout.to_panel(v) for k, v in long.items()}
     ctx = rolling_context(panels)
     feats = _talib_long(long, layout, cfg)
     panel_feats = {**returns_and_volume(ctx, cfg), **alpha158(ctx, cfg.alpha158)}
     feats.update({k: layout.to_long(v) for k, v in panel_feats.items()})
-    feats.update(_calendar(ts, list(cfg.calendar)))
+    feats.update(calendar_columns(ts, list(cfg.calendar)))
     feats = {k: np.where(np.isinf(v), np.nan, v) if np.isinf(v).any() else v for k, v in feats.items()}
     lab, lab_ts = forward_labels(panels["close"], panels["open"], layout.to_panel(ts.astype(np.float64)), label)
     return layout, feats, layout.to_long(lab), layout.to_long(lab_ts)
@@ -121,7 +145,7 @@ def _probe_bars(n: int) -> pa.Table:
 
 @functools.lru_cache(maxsize=32)
 def _probe(cfg_json: str) -> tuple[tuple[str, ...], int]:
-    cfg = coerce(FeaturesConfig, json.loads(cfg_json))
+    cfg = dataclasses.replace(coerce(FeaturesConfig, json.loads(cfg_json)), session_bound=False)  # one long series
     periods = [
         *cfg.indicators.sma, *cfg.indicators.ema, *cfg.indicators.atr, *cfg.indicators.adx, *cfg.returns,
         *cfg.volatility, *cfg.volume_z, *cfg.alpha158.windows, cfg.indicators.macd_slow + cfg.indicators.macd_signal,

@@ -91,6 +91,7 @@ class FeaturesConfig:
     calendar: list[str] = field(default_factory=lambda: ["dow", "dom", "month"])  # + "tod" intraday
     model_columns: list[str] = field(default_factory=lambda: list(DEFAULT_MODEL_COLUMNS))  # globs
     warmup: str = "mask"  # mask: keep warm-up rows with warmup=true; drop: leave them out
+    session_bound: Optional[bool] = None  # features restart every session; None = for intraday bars
     symbols_per_task: Optional[int] = None  # None = sized to the cluster (at most 64)
     num_cpus_per_task: float = 1.0
     compression: str = "snappy"

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from app.stage_registry import stage_names
+from app.stage_registry import RAY_START, stage_names
 
 UNITS = ("bars", "rows", "samples", "windows", "trials", "symbols")
 #: Per-stage memory (app.machine.memory, the training workers' CUDA peak), carried into the report.
@@ -74,7 +74,7 @@ def stage_table(stage_timings: Mapping[str, Any] | None, manifest: Mapping[str, 
         if derived_limit is not None:
             merged[stage].setdefault("rate_limit", derived_limit)
     entries = []
-    order = stage_names()
+    order = (RAY_START, *stage_names())  # Ray's start-up first: it precedes the first Ray stage
     for stage in sorted(merged, key=lambda s: (order.index(s) if s in order else 99, s)):
         entry = _entry(stage, merged[stage])
         if entry.get("per_s") is None and entry.get("items") and entry.get("wall_s"):

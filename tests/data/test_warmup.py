@@ -5,6 +5,7 @@ column but ``obv`` (a running total since the symbol's first bar by definition, 
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ SEQ_LEN = 20
 CUMULATIVE = {"obv"}
 
 
+@functools.lru_cache(maxsize=1)  # shared by the feature tests: building the market costs seconds
 def sim_bars() -> list[pa.Table]:
     market = Market(MarketConfig(seed=11, n_symbols=3, start="2016-01-04", today="2024-12-30",
                                  signal_strength=0.3, nonlinear_strength=1.0))  # fmt: skip

@@ -1,0 +1,105 @@
+"""Features of the newest bar of many symbols from their trailing buffers: the predict/realtime path.
+
+Only the last row is computed, and each part from as few bars as give the batch value:
+
+* the recursive TA-Lib indicators (EMA, RSI, MACD, ATR/NATR, ADX) from the whole buffer of
+  ``warmup_bars(cfg, rtol) + 1`` bars, after which they agree with the full-history value to
+  ``rtol`` (:mod:`app.data.warmup`);
+* every other indicator and every rolling feature (Alpha158, returns, volatility, volume z) from the
+  last ``warmup_bars(cfg) + 1`` bars, which hold their whole window: the same value as the batch;
+* calendar fields from the newest ``ts``.
+
+The buffers are (bars, symbols) panels, oldest row first, newest bar in the last row; a symbol with
+fewer bars is NaN-padded at the top and gets the features of its shorter history, as the batch
+does. Where features are session bound (intraday bars), the buffer is the newest bar's session
+(:func:`trailing_panels` with ``session_bound``), exactly the series the batch uses. ``obv`` is a
+running total since a symbol's first bar, so from a buffer it equals the batch only up to a
+constant (it is not a model input).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from app.data.alpha import alpha158, returns_and_volume, rolling_context
+from app.data.feature_compute import calendar_columns, feature_names, session_days, validate_features, warmup_bars
+from app.data.feature_config import FeaturesConfig, coerce
+from app.data.indicators import GROUPS, RECURSIVE, scale_free_companions, ta_indicators
+from app.data.warmup import DEFAULT_RTOL
+from app.errors import DataError
+
+FIELDS = ("open", "high", "low", "close", "volume", "value")
+WHOLE = RECURSIVE | {"obv"}  # computed over the whole buffer: recursive, or a running total
+WINDOWED = frozenset(GROUPS) - WHOLE
+
+
+class NewestFeatures:
+    """``NewestFeatures(cfg)(panels, ts)``: the (symbols, features) matrix of each column's newest bar."""
+
+    def __init__(self, cfg: FeaturesConfig | Mapping | None = None, rtol: float = DEFAULT_RTOL) -> None:
+        self.cfg = coerce(FeaturesConfig, cfg)
+        validate_features(self.cfg)
+        self.names = feature_names(self.cfg)
+        self.tail_bars = warmup_bars(self.cfg) + 1
+        self.buffer_bars = max(self.tail_bars, warmup_bars(self.cfg, rtol) + 1)
+
+    def __call__(self, panels: Mapping[str, np.ndarray], ts: np.ndarray) -> np.ndarray:
+        """Features (float64, NaN where undefined) of the last row of every column of ``panels``.
+
+        ``panels`` maps open, high, low, close, volume, value to (bars, symbols) float64 arrays;
+        ``ts`` holds each symbol's newest bar time in epoch seconds.
+        """
+        data = {k: np.asfortranarray(panels[k], dtype=np.float64) for k in FIELDS}
+        n_bars, n_sym = data["close"].shape
+        if len(ts) != n_sym:
+            raise DataError(f"{len(ts)} timestamps for {n_sym} symbols", "give one newest ts per panel column")
+        feats = self._indicators(data)
+        feats.update(scale_free_companions(feats, data["close"][-1], self.cfg))
+        tail = {k: v[-self.tail_bars :] for k, v in data.items()}
+        ctx = rolling_context(tail, last_only=True)
+        rolled = {**returns_and_volume(ctx, self.cfg), **alpha158(ctx, self.cfg.alpha158)}
+        feats.update({k: v[-1] for k, v in rolled.items()})
+        feats.update(calendar_columns(np.asarray(ts, np.int64), list(self.cfg.calendar)))
+        out = np.column_stack([feats[name] for name in self.names])
+        out[np.isinf(out)] = np.nan
+        return out
+
+    def _indicators(self, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Last value of every TA-Lib column: recursive ones and obv from the whole buffer, the rest from the tail."""
+        n_sym = data["close"].shape[1]
+        out: dict[str, np.ndarray] = {}
+        cut = self.tail_bars
+        for j in range(n_sym):
+            o, h, l, c, v = (data[k][:, j] for k in ("open", "high", "low", "close", "volume"))
+            whole = ta_indicators(o, h, l, c, v, self.cfg.indicators, WHOLE)
+            short = ta_indicators(o[-cut:], h[-cut:], l[-cut:], c[-cut:], v[-cut:], self.cfg.indicators, WINDOWED)
+            for name, values in (whole | short).items():
+                out.setdefault(name, np.empty(n_sym))[j] = values[-1]
+        return out
+
+
+def trailing_panels(bars: pa.Table, n_bars: int, session_bound: bool = False,
+                    ) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:  # fmt: skip
+    """Each symbol's last ``n_bars`` bars of a table sorted by (symbol, ts) as NaN-padded panels;
+    with ``session_bound``, none before its newest bar's session (the series its features run on).
+
+    Returns the symbols, the panels of :data:`FIELDS` and each symbol's newest ts (epoch seconds).
+    """
+    symbols = bars["symbol"].to_numpy(zero_copy_only=False)
+    ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
+    days = session_days(ts)
+    change = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
+    starts = np.concatenate([[0], change]).astype(np.int64)
+    ends = np.concatenate([change, [len(symbols)]]).astype(np.int64)
+    long = {k: bars[k].to_numpy().astype(np.float64) for k in FIELDS}
+    panels = {k: np.full((n_bars, len(starts)), np.nan, order="F") for k in FIELDS}
+    for j, (lo, hi) in enumerate(zip(starts, ends)):
+        lo = max(int(lo), int(hi) - n_bars)
+        if session_bound:
+            lo = max(lo, int(lo + np.searchsorted(days[lo:hi], days[hi - 1], side="left")))
+        for k in FIELDS:
+            panels[k][n_bars - (hi - lo) :, j] = long[k][lo:hi]
+    return [str(s) for s in symbols[starts]], panels, ts[ends - 1]

@@ -1,0 +1,218 @@
+"""Single-pass trailing-window kernels on (time, symbol) panels, compiled by numba.
+
+Every kernel walks down one column (one symbol) and writes row ``t`` from rows ``t-d+1 .. t``
+only: a window that is short (the first ``d-1`` rows) or holds a NaN gives NaN, as pandas'
+``rolling(d, min_periods=d)`` does. Sums and moments are running sums of values centred on the
+column's first finite value (a past value: row ``t`` still depends only on rows ``<= t``), which
+keeps them small; order statistics keep the window sorted (insert and remove, ``O(d)`` each).
+
+``cache=True`` writes the compiled code next to this file (``__pycache__``), so a process that
+imports it after the first one, a Ray worker included, loads it instead of compiling (measured on
+the 2-core machine: 12-18 s to compile every kernel once, 0.5-1.3 s to load them; docs/BENCHMARKS.md).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+RESYNC = 64  # rows between exact recomputations of a running slope's sums
+
+
+@njit(cache=True)
+def _first_finite(a: np.ndarray, j: int) -> float:
+    for i in range(a.shape[0]):
+        if np.isfinite(a[i, j]):
+            return a[i, j]
+    return 0.0
+
+
+@njit(cache=True)
+def rolling_sum(a: np.ndarray, d: int) -> np.ndarray:
+    """Sum of each full window of ``d`` rows."""
+    n, m = a.shape
+    out = np.full((m, n), np.nan).T  # Fortran order, like the panels
+    for j in range(m):
+        c = _first_finite(a, j)
+        s, bad = 0.0, 0
+        for i in range(n):
+            x = a[i, j]
+            if np.isnan(x):
+                bad += 1
+            else:
+                s += x - c
+            if i >= d:
+                y = a[i - d, j]
+                if np.isnan(y):
+                    bad -= 1
+                else:
+                    s -= y - c
+            if i >= d - 1 and bad == 0:
+                out[i, j] = s + d * c
+    return out
+
+
+@njit(cache=True)
+def rolling_cov(x: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
+    """Sample covariance (ddof 1) of each full window of two panels (``x is y``: the variance)."""
+    n, m = x.shape
+    out = np.full((m, n), np.nan).T  # Fortran order, like the panels
+    for j in range(m):
+        cx, cy = _first_finite(x, j), _first_finite(y, j)
+        sx, sy, sxy, bad = 0.0, 0.0, 0.0, 0
+        for i in range(n):
+            u, v = x[i, j], y[i, j]
+            if np.isnan(u) or np.isnan(v):
+                bad += 1
+            else:
+                sx += u - cx
+                sy += v - cy
+                sxy += (u - cx) * (v - cy)
+            if i >= d:
+                u, v = x[i - d, j], y[i - d, j]
+                if np.isnan(u) or np.isnan(v):
+                    bad -= 1
+                else:
+                    sx -= u - cx
+                    sy -= v - cy
+                    sxy -= (u - cx) * (v - cy)
+            if i >= d - 1 and bad == 0:
+                out[i, j] = (sxy - sx * sy / d) / (d - 1)
+    return out
+
+
+@njit(cache=True)
+def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
+    """Max (or min) of each full window, from a monotone queue of row indices."""
+    n, m = a.shape
+    out = np.full((m, n), np.nan).T  # Fortran order, like the panels
+    queue = np.empty(n, np.int64)
+    for j in range(m):
+        head, tail, last_nan = 0, 0, -1
+        for i in range(n):
+            x = a[i, j]
+            if np.isnan(x):
+                last_nan = i
+                head = tail = 0
+            else:
+                while tail > head and ((a[queue[tail - 1], j] <= x) if is_max else (a[queue[tail - 1], j] >= x)):
+                    tail -= 1
+                queue[tail] = i
+                tail += 1
+            while tail > head and queue[head] <= i - d:
+                head += 1
+            if i >= d - 1 and last_nan <= i - d:
+                out[i, j] = a[queue[head], j]
+    return out
+
+
+@njit(cache=True)
+def _replace(buf: np.ndarray, k: int, old: float, new: float) -> None:
+    """In the sorted ``buf[:k]``, replace one ``old`` by ``new`` and move it to its sorted place."""
+    p = np.searchsorted(buf[:k], old, side="left")
+    while p > 0 and buf[p - 1] > new:
+        buf[p] = buf[p - 1]
+        p -= 1
+    while p < k - 1 and buf[p + 1] < new:
+        buf[p] = buf[p + 1]
+        p += 1
+    buf[p] = new
+
+
+@njit(cache=True)
+def _fill(buf: np.ndarray, a: np.ndarray, i: int, d: int, j: int) -> int:
+    """Sort the window ending at row ``i`` into ``buf``; its length, or -1 when it holds a NaN."""
+    for k in range(d):
+        x = a[i - d + 1 + k, j]
+        if np.isnan(x):
+            return -1
+        buf[k] = x
+    buf[:d].sort()
+    return d
+
+
+@njit(cache=True)
+def rolling_order(a: np.ndarray, d: int, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear-interpolated quantiles ``qs`` of each full window, and the percentile rank of its last
+    value with ties averaged: ``(below + at_or_below + 1) / (2d)`` (qlib ``Rank``)."""
+    n, m = a.shape
+    quant = np.full((len(qs), m, n), np.nan).transpose(0, 2, 1)  # Fortran-ordered panels
+    rank = np.full((m, n), np.nan).T
+    buf = np.empty(d)
+    for j in range(m):
+        ok = -1  # buf holds the sorted previous window when ok == d
+        for i in range(d - 1, n):
+            x = a[i, j]
+            if ok == d and not np.isnan(x):
+                _replace(buf, d, a[i - d, j], x)
+            else:
+                ok = _fill(buf, a, i, d, j)
+                if ok < 0:
+                    continue
+            for r in range(len(qs)):
+                pos = qs[r] * (d - 1)
+                lo = int(np.floor(pos))
+                hi = min(lo + 1, d - 1)
+                quant[r, i, j] = buf[lo] + (buf[hi] - buf[lo]) * (pos - lo)
+            below = np.searchsorted(buf, x, side="left")
+            at_or_below = np.searchsorted(buf, x, side="right")
+            rank[i, j] = (below + at_or_below + 1.0) / (2.0 * d)
+    return quant, rank
+
+
+@njit(cache=True)
+def rolling_slope(a: np.ndarray, d: int) -> np.ndarray:
+    """OLS slope of each full window on 0..d-1, from running sums of y and k*y.
+
+    The slope is a difference of two sums that nearly cancel, so the sums are recomputed exactly,
+    centred on the window's oldest value, every :data:`RESYNC` rows: no rounding drift builds up.
+    """
+    n, m = a.shape
+    out = np.full((m, n), np.nan).T  # Fortran order, like the panels
+    half = (d - 1) / 2.0
+    norm = d * (d * d - 1) / 12.0
+    for j in range(m):
+        c = _first_finite(a, j)
+        s1, s2, bad = 0.0, 0.0, 0
+        for i in range(n):
+            x = a[i, j] - c
+            if i >= d:  # the window slides: every older value's k drops by one, the oldest leaves
+                y = a[i - d, j] - c
+                if np.isnan(y):
+                    bad -= 1
+                else:
+                    s1 -= y
+                s2 -= s1
+            if np.isnan(x):
+                bad += 1
+            else:
+                s1 += x
+                s2 += min(i, d - 1) * x
+            if i >= d - 1 and bad == 0:
+                if (i - d + 1) % RESYNC == 0:  # exact sums again, centred on the window's oldest value
+                    c = a[i - d + 1, j]
+                    s1, s2 = 0.0, 0.0
+                    for k in range(d):
+                        s1 += a[i - d + 1 + k, j] - c
+                        s2 += k * (a[i - d + 1 + k, j] - c)
+                out[i, j] = (s2 - half * s1) / norm
+    return out
+
+
+@njit(cache=True)
+def rolling_argext(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
+    """1-based position of each full window's first max (min), counted from its oldest row."""
+    n, m = a.shape
+    out = np.full((m, n), np.nan).T  # Fortran order, like the panels
+    for j in range(m):
+        for i in range(d - 1, n):
+            best, at, ok = a[i - d + 1, j], 0, True
+            for k in range(d):
+                x = a[i - d + 1 + k, j]
+                if np.isnan(x):
+                    ok = False
+                    break
+                if (x > best) if is_max else (x < best):
+                    best, at = x, k
+            if ok:
+                out[i, j] = at + 1.0
+    return out
