@@ -9,6 +9,7 @@ process without Ray. A run writes ``data_manifest.json`` into its run folder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -26,7 +27,7 @@ from app.data.collect_stats import CollectTally
 from app.data.file_source import check_rows, load_file
 from app.data.hot_cache import HotCache
 from app.data.sources import ApiSource, describe_file, open_source, resolve_source
-from app.data.store import BarStore, atomic_write_text
+from app.data.store import COLLECTING_MARK, BarStore, atomic_write_text
 from app.data.universe import resolve_symbols
 from app.errors import DataError, IncompleteDataError, ServiceError
 from app.kis.credentials import Credentials
@@ -93,7 +94,14 @@ def preflight(settings: KisSettings, credentials: Credentials | None) -> None:
 
 
 class CollectorActor:
-    """One KIS client per actor, reused across batches; a batch's symbols are fetched concurrently."""
+    """One KIS client per actor, reused across batches; a batch's symbols are fetched concurrently.
+
+    ``credentials`` is None for real KIS: each actor reads them on its own node (environment or
+    ``KIS_CREDENTIALS_FILE``), since Ray keeps constructor arguments to restart an actor. Only the
+    simulator's throwaway pair, made for this run and void when it ends, travels as an argument.
+    Ray Data restarts a lost actor and retries its batch (``max_restarts``/``max_task_retries`` -1);
+    a retried symbol is merged again, which stores each bar once (:func:`collect_symbol`).
+    """
 
     def __init__(self, spec: CollectSpec, settings: KisSettings, credentials: Credentials | None,
                  hot: tuple[str, str, int] | None) -> None:
@@ -174,6 +182,10 @@ def _collect_ray(cfg: DictConfig, symbols: list[str], workers: int, spec, settin
     from app.ray_runtime import init_ray
 
     init_ray(cfg.ray)
+    if settings.redis_url and sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
+        from app.data.redis_nodes import check_every_node
+
+        check_every_node(settings.redis_url)  # the actors may run on any node: each must reach the limiter
     c = cfg.collect
     ds = ray.data.from_items([{"symbol": s} for s in symbols], override_num_blocks=max(1, len(symbols) // c.batch_size))
     ds = ds.map_batches(
@@ -198,13 +210,29 @@ def _store_root(cfg: DictConfig) -> Path:
     return Path(cfg.store.root).expanduser().resolve()
 
 
+@contextlib.contextmanager
+def writing_store(root: Path) -> Iterator[None]:
+    """Mark the store as being written; a mark left by a cut-off run is cleaned up first. The mark
+    goes only when the collection ends normally: after an error the actors may still be writing."""
+    mark = root / COLLECTING_MARK
+    if mark.exists():
+        removed = BarStore(root).recover()
+        log.warning("the last collection into %s was interrupted: %d unfinished file(s) removed, manifest "
+                    "rebuilt from the partitions; collecting what is missing", root, removed)
+    root.mkdir(parents=True, exist_ok=True)
+    mark.write_text(f"{os.getpid()}\n")
+    yield
+    BarStore(root).remove_temporaries()  # of an actor Ray restarted mid-write: its batch was redone
+    mark.unlink(missing_ok=True)
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict:
     """Collect every requested symbol; returns (and saves) the run's data manifest."""
     source = resolve_source(cfg)
     root = _store_root(cfg)
     if source == "file":
         return _run_file(cfg, run_dir, root)
-    with open_source(cfg, source) as api:
+    with open_source(cfg, source) as api, writing_store(root):
         symbols = resolve_symbols(cfg, api.master_host)
         redis_url = reachable_redis(redis_url_of(cfg))
         settings = kis_settings(cfg, api, redis_url)

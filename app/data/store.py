@@ -28,6 +28,10 @@ from app.contracts import BARS_SCHEMA, FREQS, KST
 from app.errors import DataError
 
 PART_NAME = "part-0.parquet"
+TMP_PREFIX = ".tmp-"
+#: Present while a collection writes the store; found at the start of the next one, it says the last
+#: was cut off (``ray job stop``, a lost node, kill -9) and may have left temporary files behind.
+COLLECTING_MARK = ".collecting"
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class ManifestEntry:
 def _atomic_write_bytes(path: Path, write) -> None:
     """Write through ``write(tmp_path)`` then rename over ``path`` (same directory, so atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -160,6 +164,24 @@ class BarStore:
                 entry = ManifestEntry(**json.loads(path.read_text()))
                 out[entry.symbol] = entry
         return out
+
+    def remove_temporaries(self) -> int:
+        """Delete the temporary files a killed writer left (never a partition: each is renamed into
+        place whole); only while nothing else writes this store. Returns how many there were."""
+        removed = 0
+        for top in ("bars", "manifest"):
+            for tmp in (self.root / top).rglob(f"{TMP_PREFIX}*") if (self.root / top).exists() else ():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def recover(self) -> int:
+        """After an interrupted collection: remove its temporary files and re-derive the manifest
+        from the partitions; returns the files removed."""
+        removed = self.remove_temporaries()
+        for freq_dir in sorted(self.root.glob("bars/freq=*")):
+            self.rebuild_manifest(freq_dir.name.split("=", 1)[1])
+        return removed
 
     def rebuild_manifest(self, freq: str, source: str = "unknown") -> dict[str, ManifestEntry]:
         """Re-derive manifest entries from the Parquet files (after a crash between the two writes)."""
