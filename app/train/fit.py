@@ -62,6 +62,17 @@ def worker_resources(cfg: TrainConfig) -> dict[str, float]:
     return {"CPU": cfg.cpus_per_worker, **gpu}
 
 
+def worker_count(cfg: TrainConfig, nodes: int) -> int | tuple[int, int]:
+    """``num_workers``, or Ray Train's elastic ``(min, max)``: after a node loss the group restarts
+    from the last checkpoint with the workers that still fit, instead of waiting for CPUs that are gone."""
+    low = cfg.min_workers if cfg.min_workers is not None else (1 if nodes > 1 else cfg.num_workers)
+    return cfg.num_workers if low >= cfg.num_workers else (int(low), cfg.num_workers)
+
+
+def _alive_nodes() -> int:
+    return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+
 def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTrainer:
     cfg, data = plan.cfg, plan.data
     return TorchTrainer(
@@ -74,7 +85,8 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTr
             "steps_per_epoch": spe,
         },
         scaling_config=ScalingConfig(
-            num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker=worker_resources(cfg)
+            num_workers=worker_count(cfg, _alive_nodes()), use_gpu=cfg.use_gpu,
+            resources_per_worker=worker_resources(cfg),
         ),
         run_config=RunConfig(
             name=plan.name,
@@ -135,7 +147,10 @@ def _write_outputs(plan: Plan, result: ray.train.Result, began: float, trained: 
     best = plan.storage / BEST_DIR
     shutil.rmtree(best, ignore_errors=True)
     shutil.copytree(best_ckpt.path, best)
-    history = read_meta(result.checkpoint.path)["history"]
+    last_meta = read_meta(result.checkpoint.path)
+    history, restores = last_meta["history"], last_meta.get("restores", [])
+    for r in restores:  # the run's records say that, and from where, the group was restarted
+        log.info("training restored from the epoch-%d checkpoint on %d worker(s)", r["from_epoch"], r["workers"])
     best_row = read_meta(best)["metrics"]
     predictions_path = plan.run_dir / "predictions.parquet"
     if predictions:
@@ -149,7 +164,7 @@ def _write_outputs(plan: Plan, result: ray.train.Result, began: float, trained: 
     summary = {
         "run_name": plan.name, "model": plan.model_cfg, "n_parameters": plan.n_params,
         "monitor": plan.cfg.monitor, "best_epoch": best_row.get("epoch"), "best": best_row,
-        "history": history, "baselines": baselines, "timings": timings, "train": plan.cfg.to_dict(),
+        "history": history, "restores": restores, "baselines": baselines, "timings": timings, "train": plan.cfg.to_dict(),
     }
     metrics_path = plan.run_dir / "metrics.json"
     metrics_path.write_text(json.dumps(json_safe(summary), indent=1))
