@@ -232,7 +232,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     root = _store_root(cfg)
     if source == "file":
         return _run_file(cfg, run_dir, root)
-    with open_source(cfg, source) as api, writing_store(root):
+    with open_source(cfg, source) as api:
         symbols = resolve_symbols(cfg, api.master_host)
         redis_url = reachable_redis(redis_url_of(cfg))
         settings = kis_settings(cfg, api, redis_url)
@@ -250,9 +250,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         else:
             batches = _collect_local(symbols, spec, settings, api.credentials, hot, int(cfg.collect.batch_size))
         progress = ProgressLine(tally.line)
-        for batch in batches:
-            tally.add(batch)
-            progress.update()
+        with writing_store(root):  # from here on, actors write partitions
+            for batch in batches:
+                tally.add(batch)
+                progress.update()
         progress.close()
         manifest = tally.manifest(spec, BarStore(root), api)
     return _finish(manifest, run_dir)
