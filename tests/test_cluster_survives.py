@@ -31,6 +31,11 @@ START, END = "2023-01-02", "2024-06-28"
 @pytest.fixture(scope="module")
 def cluster():
     with LocalCluster() as c:
+        time.sleep(5)  # a second node that failed to register exits within seconds of `ray start`
+        try:
+            c.worker_raylet()
+        except RuntimeError:
+            c.restart_worker_node()
         yield c
 
 
