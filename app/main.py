@@ -18,6 +18,7 @@ from app import config as schema
 from app import storage
 from app import console
 from app.errors import AppError, ConfigError
+from app.job_env import warn_if_secrets_in_runtime_env
 from app.predict.inputs import folder_overrides
 from app.stages import run_stages
 
@@ -86,6 +87,7 @@ def mask_secrets() -> None:
 def hydra_main(cfg: DictConfig) -> None:
     mask_secrets()
     console.install(debug=bool(cfg.debug))
+    warn_if_secrets_in_runtime_env()
     root = storage.resolve_paths(cfg)  # every path absolute now: no stage resolves against the current directory
     storage.leave_job_copy(root)
     run_dir = Path(HydraConfig.get().runtime.output_dir).absolute()
@@ -111,7 +113,19 @@ def _close(run_dir: Path, cfg: DictConfig, where: str) -> None:
     console.say("run folder: %s", where)
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (``ray job stop``, a pod's end) unwinds like an exception: the simulator stops, the run
+    folder is named once more, and the store keeps only whole files (each is renamed into place)."""
+    import signal
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 def main() -> None:
+    exit_on_sigterm()
     overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
     extra = folder_overrides(overrides)  # stage=predict runs in experiments/predict/<time>
     sys.argv += extra

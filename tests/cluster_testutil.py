@@ -8,6 +8,7 @@ cluster's temp dir, and their children: it never touches a Ray instance it did n
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -102,31 +103,90 @@ class LocalCluster:
         # on a machine running other Ray instances they must inherit this one's address
         node_env = {**env(), "RAY_ADDRESS": self.gcs}
         for cmd in (head, second):
-            proc = subprocess.run(cmd, env=node_env, capture_output=True, text=True, timeout=180)
-            if proc.returncode != 0:
-                self.stop(keep_temp_dir=True)
-                raise RuntimeError(f"{' '.join(cmd[:3])} failed: {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+            self._ray_start(cmd, node_env)
         return self
 
-    def submit(self, entrypoint: list[str], working_dir: Path | None, timeout_s: float) -> JobRun:
-        """``ray job submit [--working-dir]`` and wait for the job; its log is what ``ray job logs`` shows."""
+    def _ray_start(self, cmd: list[str], node_env: dict[str, str]) -> None:
+        proc = subprocess.run(cmd, env=node_env, capture_output=True, text=True, timeout=180)
+        if proc.returncode != 0:
+            self.stop(keep_temp_dir=True)
+            raise RuntimeError(f"{' '.join(cmd[:3])} failed: {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+
+    def _submit_cmd(self, entrypoint: list[str], working_dir: Path | None, runtime_env: dict | None,
+                    submission_id: str | None) -> list[str]:
         cmd = [RAY, "job", "submit", "--address", self.dashboard]
         if working_dir is not None:
             cmd += ["--working-dir", "."]
+        if runtime_env is not None:
+            cmd += ["--runtime-env-json", json.dumps(runtime_env)]
+        if submission_id is not None:
+            cmd += ["--submission-id", submission_id]
+        return [*cmd, "--", *entrypoint]
+
+    def submit(self, entrypoint: list[str], working_dir: Path | None, timeout_s: float,
+               runtime_env: dict | None = None, submission_id: str | None = None) -> JobRun:
+        """``ray job submit [--working-dir]`` and wait for the job; its log is what ``ray job logs`` shows."""
         started = time.perf_counter()
-        proc = subprocess.run([*cmd, "--", *entrypoint], cwd=working_dir or self.temp_dir, env=env(),
-                              capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(self._submit_cmd(entrypoint, working_dir, runtime_env, submission_id),
+                              cwd=working_dir or self.temp_dir, env=env(), capture_output=True, text=True,
+                              timeout=timeout_s)
         seconds = time.perf_counter() - started
         log = proc.stdout + proc.stderr
         return JobRun(proc.returncode, seconds, log, RUN_FOLDER.findall(log))
 
+    def submit_async(self, entrypoint: list[str], working_dir: Path | None, submission_id: str,
+                     runtime_env: dict | None = None) -> subprocess.Popen:
+        """``ray job submit`` in the background (it follows the job's log until the job ends)."""
+        return subprocess.Popen(self._submit_cmd(entrypoint, working_dir, runtime_env, submission_id),
+                                cwd=working_dir or self.temp_dir, env=env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def job(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess:
+        """``ray job <args> --address <dashboard>`` (e.g. ``"stop", id`` or ``"logs", id``)."""
+        return subprocess.run([RAY, "job", *args, "--address", self.dashboard], env=env(), capture_output=True,
+                              text=True, timeout=timeout_s)
+
+    def worker_raylet(self) -> psutil.Process:
+        """The second node's raylet (found by its node-manager port)."""
+        mark = f"--node_manager_port={self.base + 13}"
+        for proc in self._processes():
+            try:
+                if mark in proc.cmdline():
+                    return proc
+            except psutil.Error:
+                continue
+        raise RuntimeError("the worker node's raylet is not running")
+
+    def kill_worker_node(self) -> float:
+        """kill -9 the second node's raylet, then the processes it ran (a lost machine takes them all);
+        returns the time of the kill (``time.time()``)."""
+        raylet = self.worker_raylet()
+        children = raylet.children(recursive=True)
+        raylet.kill()
+        killed_at = time.time()
+        for p in children:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs([raylet, *children], timeout=10)
+        return killed_at
+
+    def restart_worker_node(self) -> None:
+        """The second node's ``ray start`` again, on its own ports (after :meth:`kill_worker_node`)."""
+        self._ray_start([RAY, "start", f"--address={self.gcs}", *self._node_flags(10)],
+                        {**env(), "RAY_ADDRESS": self.gcs})
+
     def _processes(self) -> list[psutil.Process]:
         me = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
         mark = str(self.temp_dir)
+        gcs = f":{self.base}"  # the head's Ray client server names only the GCS address
         found: dict[int, psutil.Process] = {}
         for proc in psutil.process_iter(["cmdline"]):
             try:
-                if proc.pid not in me and any(mark in arg for arg in proc.info["cmdline"] or []):
+                args = proc.info["cmdline"] or []
+                if proc.pid not in me and any(mark in a or (a.startswith("--address=") and a.endswith(gcs))
+                                              for a in args):
                     for p in (proc, *proc.children(recursive=True)):
                         found.setdefault(p.pid, p)
             except psutil.Error:

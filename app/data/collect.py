@@ -9,6 +9,7 @@ process without Ray. A run writes ``data_manifest.json`` into its run folder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -92,7 +93,14 @@ def preflight(settings: KisSettings, credentials: Credentials | None) -> None:
 
 
 class CollectorActor:
-    """One KIS client per actor, reused across batches; a batch's symbols are fetched concurrently."""
+    """One KIS client per actor, reused across batches; a batch's symbols are fetched concurrently.
+
+    ``credentials`` is None for real KIS: each actor reads them on its own node (environment or
+    ``KIS_CREDENTIALS_FILE``), since Ray keeps constructor arguments to restart an actor. Only the
+    simulator's throwaway pair, made for this run and void when it ends, travels as an argument.
+    Ray Data restarts a lost actor and retries its batch (``max_restarts``/``max_task_retries`` -1);
+    a retried symbol is merged again, which stores each bar once (:func:`collect_symbol`).
+    """
 
     def __init__(self, spec: CollectSpec, settings: KisSettings, credentials: Credentials | None,
                  hot: tuple[str, str, int] | None) -> None:
@@ -173,6 +181,10 @@ def _collect_ray(cfg: DictConfig, symbols: list[str], workers: int, spec, settin
     from app.ray_runtime import init_ray
 
     init_ray(cfg.ray)
+    if settings.redis_url and sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
+        from app.data.redis_nodes import check_every_node
+
+        check_every_node(settings.redis_url)  # the actors may run on any node: each must reach the limiter
     c = cfg.collect
     ds = ray.data.from_items([{"symbol": s} for s in symbols], override_num_blocks=max(1, len(symbols) // c.batch_size))
     ds = ds.map_batches(
@@ -195,6 +207,21 @@ def _spec(cfg: DictConfig, source: str, store_root: str) -> CollectSpec:
 
 def _store_root(cfg: DictConfig) -> str:
     return storage.absolute(cfg.store.root)
+
+
+@contextlib.contextmanager
+def writing_store(root: str) -> Iterator[None]:
+    """Mark the store as being written; a mark left by a cut-off run is cleaned up first. The mark
+    goes only when the collection ends normally: after an error the actors may still be writing."""
+    store = BarStore(root)
+    if store.collecting():
+        removed = store.recover()
+        log.warning("the last collection into %s was interrupted: %d unfinished file(s) removed, manifest "
+                    "rebuilt from the partitions; collecting what is missing", root, removed)
+    store.mark_collecting(True)
+    yield
+    store.remove_temporaries()  # of an actor Ray restarted mid-write: its batch was redone
+    store.mark_collecting(False)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -223,9 +250,10 @@ def collect_api(cfg: DictConfig, api: ApiSource, root: str) -> dict:
     else:
         batches = _collect_local(symbols, spec, settings, api.credentials, hot, int(cfg.collect.batch_size))
     progress = ProgressLine(tally.line)
-    for batch in batches:
-        tally.add(batch)
-        progress.update()
+    with writing_store(root):  # from here on, actors write partitions
+        for batch in batches:
+            tally.add(batch)
+            progress.update()
     progress.close()
     return tally.manifest(spec, BarStore(root), api)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from app.kis.credentials import ENV_APP_KEY, ENV_APP_SECRET, Credentials
+from app.kis.credentials import Credentials, credentials_available
 from app.kis.master import MASTER_HOST
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ def resolve_source(cfg: DictConfig) -> str:
     """``auto`` means real KIS when credentials are in the environment, else the simulator."""
     source = cfg.data.source
     if source == "auto":
-        source = "kis" if os.environ.get(ENV_APP_KEY) and os.environ.get(ENV_APP_SECRET) else "sim"
+        source = "kis" if credentials_available() else "sim"
         log.info("data source: %s (%s)", source, "KIS credentials found" if source == "kis" else "no KIS credentials")
     return source
 

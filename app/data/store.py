@@ -32,6 +32,10 @@ from app.errors import DataError
 from app.storage import filesystem, put_object
 
 PART_NAME = "part-0.parquet"
+TMP_PREFIX = ".tmp-"
+#: Present while a collection writes the store; found at the start of the next one, it says the last
+#: was cut off (``ray job stop``, a lost node, kill -9) and may have left temporary files behind.
+COLLECTING_MARK = ".collecting"
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class ManifestEntry:
 def _atomic_write_bytes(path: Path, write) -> None:
     """Write through ``write(tmp_path)`` then rename over ``path`` (same directory, so atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -185,6 +189,43 @@ class BarStore:
                 entry = ManifestEntry(**json.loads(fh.read()))
             out[entry.symbol] = entry
         return out
+
+    def remove_temporaries(self) -> int:
+        """Delete the temporary files a killed writer left (never a partition: each is renamed into
+        place whole); only while nothing else writes this store. Returns how many there were. An
+        object store has none: its writes are single uploads."""
+        if not self.local:
+            return 0
+        removed = 0
+        for top in ("bars", "manifest"):
+            found = self.fs.get_file_info(pafs.FileSelector(self._path(top), recursive=True, allow_not_found=True))
+            for info in found:
+                if info.type == pafs.FileType.File and info.base_name.startswith(TMP_PREFIX):
+                    self.fs.delete_file(info.path)
+                    removed += 1
+        return removed
+
+    def recover(self) -> int:
+        """After an interrupted collection: remove its temporary files and re-derive the manifest
+        from the partitions; returns the files removed."""
+        removed = self.remove_temporaries()
+        for info in sorted(self._list(self._path("bars")), key=lambda i: i.base_name):
+            if info.type == pafs.FileType.Directory and info.base_name.startswith("freq="):
+                self.rebuild_manifest(info.base_name.split("=", 1)[1])
+        return removed
+
+    def collecting(self) -> bool:
+        """Whether a collection into this store started and did not end normally (its mark is there)."""
+        return self._exists(self._path(COLLECTING_MARK))
+
+    def mark_collecting(self, on: bool) -> None:
+        """Set (``on``) or clear the mark of a collection in progress."""
+        path = self._path(COLLECTING_MARK)
+        if on:
+            self.fs.create_dir(self.root, recursive=True)
+            put_object(self.fs, path, f"{os.getpid()}\n".encode())
+        elif self._exists(path):
+            self.fs.delete_file(path)
 
     def rebuild_manifest(self, freq: str, source: str = "unknown") -> dict[str, ManifestEntry]:
         """Re-derive manifest entries from the Parquet files (after a crash between the two writes)."""

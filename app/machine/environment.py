@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from app.kis.credentials import ENV_APP_KEY, ENV_APP_SECRET
+from app.kis.credentials import credentials_available
 from app.machine import probe
 from app.run_folder import ENVIRONMENT, RunFolder
 
@@ -22,7 +22,7 @@ def data_source(cfg: DictConfig) -> str:
     """``data.source`` with ``auto`` resolved the way collection resolves it (credentials or not)."""
     source = str(cfg.data.source)
     if source == "auto":
-        return "kis" if os.environ.get(ENV_APP_KEY) and os.environ.get(ENV_APP_SECRET) else "sim"
+        return "kis" if credentials_available() else "sim"
     return source
 
 

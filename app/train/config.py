@@ -20,6 +20,9 @@ class TrainConfig:
     """Everything the loop reads; ``fit`` checks it once on the driver before Ray starts."""
 
     num_workers: int = 1
+    # fewest workers to continue with after a node is lost (Ray Train's elastic group, up to num_workers);
+    # None: 1 on a cluster of several nodes, num_workers (a fixed group) on one machine
+    min_workers: Optional[int] = None
     use_gpu: Any = "auto"  # auto (the GPUs the Ray cluster has) | true | false; see app.train.device
     gpus_per_worker: Optional[float] = None  # GPU share per worker in (0, 1]; None = 1, a sweep shares
     cpus_per_worker: int = 1  # Ray CPU reservation per worker; torch uses as many threads
@@ -77,6 +80,9 @@ class TrainConfig:
         for key in ("num_workers", "cpus_per_worker", "epochs", "batch_size", "eval_batch_size", "grad_accum_steps"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"train.{key}={getattr(self, key)} must be >= 1", f"set train.{key} to 1 or more")
+        if self.min_workers is not None and not 1 <= int(self.min_workers) <= int(self.num_workers):
+            raise ConfigError(f"train.min_workers={self.min_workers} is outside 1..train.num_workers={self.num_workers}",
+                              "set train.min_workers between 1 and train.num_workers, or null")
         for key in ("early_stopping_patience", "shuffle_buffer_batches", "weight_decay", "huber_delta", "ridge_alpha"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)} is negative", f"set train.{key} >= 0")

@@ -6,12 +6,14 @@ load), ``predictions.parquet`` (val and, when given, test), ``metrics.json`` and
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 import ray.train
@@ -66,10 +68,45 @@ def worker_resources(cfg: TrainConfig) -> dict[str, float]:
     return {"CPU": cfg.cpus_per_worker, **gpu}
 
 
-def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTrainer:
+def worker_count(cfg: TrainConfig, nodes: int) -> int | tuple[int, int]:
+    """``num_workers``, or Ray Train's elastic ``(min, max)``: after a node loss the group restarts
+    from the last checkpoint with the workers that still fit, instead of waiting for CPUs that are gone."""
+    low = cfg.min_workers if cfg.min_workers is not None else (1 if nodes > 1 else cfg.num_workers)
+    return cfg.num_workers if low >= cfg.num_workers else (int(low), cfg.num_workers)
+
+
+#: Ray Train's wait for a new worker group's resources, on an elastic group. A restart right after a
+#: node loss can still count the lost node's CPUs (Ray declares a node dead some 15 s after it stops
+#: answering) and wait for a placement that cannot happen; Ray's default 60 s of it was most of the
+#: time to resume. A timed-out start is retried with a fresh count, up to GROUP_START_RETRIES times.
+ELASTIC_START_TIMEOUT_S = 20
+GROUP_START_RETRIES = 5
+START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
+
+
+@contextlib.contextmanager
+def _group_start_timeout(elastic: bool) -> Iterator[None]:
+    """Set Ray Train's group start timeout for an elastic run (a value the user exported wins)."""
+    added = elastic and START_TIMEOUT_ENV not in os.environ
+    if added:
+        os.environ[START_TIMEOUT_ENV] = str(ELASTIC_START_TIMEOUT_S)  # the controller gets it from here
+    try:
+        yield
+    finally:
+        if added:
+            os.environ.pop(START_TIMEOUT_ENV, None)
+
+
+def _alive_nodes() -> int:
+    return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+
+def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback], workers: int | tuple[int, int]) -> TorchTrainer:
     cfg, data = plan.cfg, plan.data
     storage_fs, storage_path = filesystem(plan.storage)
     storage_fs = storage_fs if is_uri(plan.storage) else None  # a local path: Ray's own default
+    # an elastic group never waits forever: each timed-out start counts, and after the last one the run fails
+    starts = {"controller_failure_limit": GROUP_START_RETRIES} if isinstance(workers, tuple) else {}
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -80,7 +117,8 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTr
             "steps_per_epoch": spe,
         },
         scaling_config=ScalingConfig(
-            num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker=worker_resources(cfg)
+            num_workers=workers, use_gpu=cfg.use_gpu,
+            resources_per_worker=worker_resources(cfg),
         ),
         run_config=RunConfig(
             name=plan.name,
@@ -89,7 +127,7 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback]) -> TorchTr
             checkpoint_config=CheckpointConfig(
                 num_to_keep=cfg.num_to_keep, checkpoint_score_attribute="score", checkpoint_score_order="max"
             ),
-            failure_config=FailureConfig(max_failures=cfg.max_failures),
+            failure_config=FailureConfig(max_failures=cfg.max_failures, **starts),
             callbacks=[EpochLogCallback(plan.log_path, cfg.epochs), *callbacks],
         ),
         datasets={"train": data.train, "val": data.val},
@@ -112,9 +150,11 @@ def _train(plan: Plan, callbacks: Sequence[UserCallback]) -> ray.train.Result:
         "resuming" if cfg.resume else "new run",
     )
     spe = steps_per_epoch(plan.n_train // cfg.num_workers, cfg)
-    trainer = _trainer(plan, spe, callbacks)
+    workers = worker_count(cfg, _alive_nodes())
+    trainer = _trainer(plan, spe, callbacks, workers)
     try:
-        return trainer.fit()
+        with _group_start_timeout(isinstance(workers, tuple)):
+            return trainer.fit()
     except ray.train.TrainingFailedError as exc:
         log.error("training run %s failed; continue it with train.resume=true", plan.name)
         _unwrap_worker_error(exc)
@@ -145,7 +185,10 @@ def _write_outputs(plan: Plan, result: ray.train.Result, began: float, trained: 
     shutil.rmtree(best, ignore_errors=True)
     best_ckpt.to_directory(str(best))  # a copy from wherever Ray keeps checkpoints (a URI included)
     with result.checkpoint.as_directory() as latest:
-        history = read_meta(Path(latest))["history"]
+        last_meta = read_meta(Path(latest))
+    history, restores = last_meta["history"], last_meta.get("restores", [])
+    for r in restores:  # the run's records say that, and from where, the group was restarted
+        log.info("training restored from the epoch-%d checkpoint on %d worker(s)", r["from_epoch"], r["workers"])
     best_row = read_meta(best)["metrics"]
     extra: dict[str, Any] = {}
     if predictions:
@@ -162,7 +205,8 @@ def _write_outputs(plan: Plan, result: ray.train.Result, began: float, trained: 
     summary = {
         "run_name": plan.name, "model": plan.model_cfg, "n_parameters": plan.n_params,
         "monitor": plan.cfg.monitor, "best_epoch": best_row.get("epoch"), "best": best_row,
-        "history": history, "baselines": baselines, "timings": timings, "train": plan.cfg.to_dict(), **extra,
+        "history": history, "restores": restores, "baselines": baselines, "timings": timings,
+        "train": plan.cfg.to_dict(), **extra,
     }
     metrics_path = folder.write_json(METRICS, json_safe(summary))
     log.info("best epoch %s: %s=%s; outputs in %s", best_row.get("epoch"), plan.cfg.monitor,

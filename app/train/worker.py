@@ -126,6 +126,8 @@ def _setup(config: dict[str, Any]) -> WorkerState:
         if rank < len(restored.rng):
             restore_rng(restored.rng[rank])
         log.info("rank %d continues after epoch %d", rank, restored.epoch)
+        restored.meta["restores"] = [*restored.meta.get("restores", []), {
+            "from_epoch": restored.epoch, "workers": ray.train.get_context().get_world_size(), "at": time.time()}]
     model = ray.train.torch.prepare_model(model)
     opt = Optimization(model, cfg, amp, total_steps=config["steps_per_epoch"] * cfg.epochs)
     early = EarlyStopping(cfg.monitor_mode, cfg.early_stopping_patience)
@@ -137,7 +139,8 @@ def _setup(config: dict[str, Any]) -> WorkerState:
         cfg, rank, device, amp, model, opt, early, make_loss(cfg),
         history=list(restored.meta.get("history", [])) if restored else [],
         start_epoch=restored.epoch if restored else 0,
-        meta=meta | {"train_cfg": cfg.to_dict(), "amp": amp.name},
+        meta=meta | {"train_cfg": cfg.to_dict(), "amp": amp.name,
+                     "restores": restored.meta.get("restores", []) if restored else []},
     )
 
 

@@ -32,7 +32,8 @@ class TrialSpec:
     def configs(self, values: dict[str, Any]) -> tuple[dict, TrainConfig, TrialWindows]:
         """The trial's model node, train config and windows for its sampled ``values``."""
         cfg = apply_params(self.base, self.space, values)
-        train = {**cfg["train"], "epochs": self.epochs, "monitor": self.metric, "baselines": False, "resume": False}
+        train = {**cfg["train"], "epochs": self.epochs, "monitor": self.metric, "baselines": False, "resume": False,
+                 "min_workers": cfg["train"]["num_workers"]}  # a fixed group: the sweep sized its trials so
         return cfg["model"], TrainConfig.from_mapping(train), self.windows[int(cfg["windows"]["seq_len"])]
 
 

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from app.errors import ConfigError
-from app.kis.credentials import Credentials
+from app.kis.credentials import Credentials, credentials_available
 from app.kis.errors import KisError, KisRequest
 from app.kis.redact import MASK, RedactingFilter, get_logger, redact
 
@@ -55,3 +55,22 @@ def test_filter_on_a_foreign_handler():
     record = logging.LogRecord("other", logging.INFO, __file__, 1, "token %s", ("APPSECRET-SENTINEL-77",), None)
     RedactingFilter().filter(record)
     assert record.getMessage() == f"token {MASK}"
+
+
+def test_a_credentials_file_named_by_the_environment_is_read_on_the_node(tmp_path):
+    path = tmp_path / "kis.env"
+    path.write_text("# KIS, paper account\nexport KIS_APP_KEY=FILE-KEY-SENTINEL\nKIS_APP_SECRET='FILE-SECRET'\n")
+    creds = Credentials.from_env({"KIS_CREDENTIALS_FILE": str(path)})
+    assert (creds.app_key, creds.app_secret, creds.account) == ("FILE-KEY-SENTINEL", "FILE-SECRET", None)
+    # variables exported on the node win over the file
+    assert Credentials.from_env({"KIS_CREDENTIALS_FILE": str(path), "KIS_APP_KEY": "k", "KIS_APP_SECRET": "s"}
+                                ).app_key == "k"
+    assert credentials_available({"KIS_CREDENTIALS_FILE": str(path)}) and not credentials_available({})
+
+
+def test_a_missing_or_incomplete_credentials_file_is_one_line_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"KIS_CREDENTIALS_FILE=.*nope cannot be read .*\(fix: create it"):
+        Credentials.from_env({"KIS_CREDENTIALS_FILE": str(tmp_path / "nope")})
+    (tmp_path / "half").write_text("KIS_APP_KEY=k\n")
+    with pytest.raises(ConfigError, match=r"KIS_APP_SECRET not set \(nor in .*half\)"):
+        Credentials.from_env({"KIS_CREDENTIALS_FILE": str(tmp_path / "half")})

@@ -22,7 +22,7 @@ from app.errors import ConfigError, DataError
 from app.models.factory import load_model, read_meta
 from app.train.amp import cpu_has_bf16
 from app.train.config import TrainConfig
-from app.train.fit import FitData, fit
+from app.train.fit import FitData, fit, worker_count
 from app.train.predict import predict
 from train_testutil import FLAKY_TARGET, N_FEATURES, to_dataset, windows
 
@@ -86,6 +86,20 @@ def test_worker_loss_is_restored_from_the_last_checkpoint(runs):
     log_text = (runs["run_dir"] / "run.log").read_text()
     assert log_text.count("failed") >= 2  # one worker failure per run, logged by the controller
     assert "epoch 3/3" in log_text
+    # the run's records: B resumed from epoch 1 (train.resume), then FailureConfig restored epoch 2
+    restores = json.loads((runs["run_dir"] / "metrics.json").read_text())["restores"]
+    assert [(r["from_epoch"], r["workers"]) for r in restores] == [(1, 2), (2, 2)]
+    assert "training restored from the epoch-2 checkpoint on 2 worker(s)" in log_text
+
+
+def test_a_multi_node_cluster_gets_an_elastic_group_a_single_machine_a_fixed_one():
+    assert worker_count(TrainConfig(num_workers=2), nodes=1) == 2
+    assert worker_count(TrainConfig(num_workers=2), nodes=2) == (1, 2)  # continue on what a node loss leaves
+    assert worker_count(TrainConfig(num_workers=4, min_workers=2), nodes=1) == (2, 4)
+    assert worker_count(TrainConfig(num_workers=2, min_workers=2), nodes=3) == 2
+    assert worker_count(TrainConfig(num_workers=1), nodes=3) == 1
+    with pytest.raises(ConfigError, match=r"train.min_workers=3 is outside 1..train.num_workers=2"):
+        TrainConfig(num_workers=2, min_workers=3)
 
 
 def test_ddp_training_lowers_the_validation_loss_below_the_zero_forecast(runs):
