@@ -171,7 +171,7 @@ def test_training_does_not_build_a_simulated_market() -> None:
 LEAVES = {"errors", "contracts", "run_folder", "stage_registry", "progress", "console", "console_text", "storage"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(), "contracts": set(), "run_folder": set(), "stage_registry": set(), "progress": set(),
-    "console": {"kis"}, "console_text": set(), "storage": set(), "ray_runtime": {"storage"},
+    "console": {"kis"}, "console_text": set(), "storage": set(), "ray_runtime": {"storage"}, "job_env": {"kis"},
     "krx": set(), "kis": set(), "models": set(), "sim": {"krx"},
     "data": {"kis", "krx", "sim", "ray_runtime"},
     "evaluate": {"data", "kis", "krx", "sim"},

@@ -92,7 +92,7 @@ def test_unknown_frequency_is_a_clear_error(tmp_path: Path):
 def test_recover_removes_a_killed_writers_temporary_files_and_rebuilds_the_manifest(tmp_path: Path):
     store = BarStore(tmp_path)
     store.write("D", "005930", bars("005930", [2, 3]), source="sim")
-    part = store.partition("D", "005930")
+    part = Path(store.partition("D", "005930"))
     (part.parent / ".tmp-abc123").write_bytes(b"PAR1 half a file")  # killed between mkstemp and rename
     pq.write_table(pa.concat_tables([store.read("D", "005930"), bars("005930", [4])]), part)
     assert store.recover() == 1
