@@ -154,3 +154,16 @@ def test_a_sweep_on_an_s3_root_checkpoints_its_trials_there_and_resumes_from_the
     assert (again.best_trial, again.n_trials, again.trial_epochs) == (result.best_trial, 2, 4)
     ckpts = {k for k in s3_server.keys(root) if "/checkpoint_" in k}
     assert ckpts == {k for k in keys if "/checkpoint_" in k}
+
+
+def test_a_resumed_asha_replays_a_trials_results_from_the_uri(s3_server):
+    from types import SimpleNamespace
+
+    from app.tune.asha import _remote_text, recorded_results
+
+    fs, path = storage.filesystem(storage.join(s3_server.root("krx"), "tune", "sweep", "trial_a"))
+    storage.put_object(fs, f"{path}/result.json", b'{"epoch": 1, "val_loss": 0.5}\n{"epoch": 2, "val_loss": 0.4}\n')
+    trial = SimpleNamespace(storage=SimpleNamespace(storage_filesystem=fs), path=path)
+    assert [r["epoch"] for r in recorded_results(Path(path), _remote_text(trial))] == [1, 2]
+    missing = SimpleNamespace(storage=SimpleNamespace(storage_filesystem=fs), path=path + "x")
+    assert list(recorded_results(Path(path + "x"), _remote_text(missing))) == []
