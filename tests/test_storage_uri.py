@@ -2,7 +2,7 @@
 
 Against a real S3 protocol peer on loopback (moto's server): what a multi-node run without NFS needs
 is that every node reads and writes those three on the URI while the run goes on, not only a copy
-of the finished run folder.
+of the finished run folder; a sweep's Tune experiment (trial checkpoints, saved state) likewise.
 """
 from __future__ import annotations
 
