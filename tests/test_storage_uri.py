@@ -2,16 +2,18 @@
 
 Against a real S3 protocol peer on loopback (moto's server): what a multi-node run without NFS needs
 is that every node reads and writes those three on the URI while the run goes on, not only a copy
-of the finished run folder.
+of the finished run folder; a sweep's Tune experiment (trial checkpoints, saved state) likewise.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -22,6 +24,7 @@ from app.data.store import BarStore
 from app.errors import DataError
 from tests.conftest import ROOT, compose_config
 from tests.s3_testutil import s3_server  # noqa: F401 - the fixture
+from tests.tune.conftest import features_store, make_cfg  # noqa: F401 - the sweep's data fixtures
 
 SMALL_RUN = [
     "stage=[collect,features,train]", "data=sim", "data.universe=all", "data.limit=3", "data.start=2023-01-02",
@@ -117,3 +120,50 @@ def test_a_run_with_an_s3_root_keeps_store_features_and_checkpoints_on_s3(s3_ser
     assert not (tmp_path / "data").exists()
     last = proc.stdout.splitlines()[-1]
     assert last.startswith("run folder: s3://") and last.endswith(root.split("?", 1)[1]), last
+
+
+SWEEP_TRAIN = ["train.batch_size=128", "train.early_stopping_patience=0", "train.epochs=2", "model.num_layers=1"]
+SWEEP = dict(num_samples=2, scheduler="fifo", max_t=2, n_startup_trials=2, plots=False,
+             search_space={"lr": {"path": "train.lr", "type": "loguniform", "low": 1e-3, "high": 1e-2},
+                           "hidden": {"path": "model.hidden_size", "type": "choice", "values": [4, 8]}})
+
+
+@pytest.mark.slow
+def test_a_sweep_on_an_s3_root_checkpoints_its_trials_there_and_resumes_from_there(s3_server, make_cfg, tmp_path):
+    from app.errors import ConfigError
+    from app.tune.stage import preflight, run
+
+    root = s3_server.root("krx")
+    with pytest.raises(ConfigError, match=r"s3://.*/tune/sweep.* holds no sweep"):  # before any work
+        preflight(make_cfg(*SWEEP_TRAIN, f'storage.root="{root}"', resume=True, **SWEEP), tmp_path / "run")
+    result = run(make_cfg(*SWEEP_TRAIN, f'storage.root="{root}"', **SWEEP), tmp_path / "run")
+    frame = pd.read_parquet(result.results_path)
+    assert len(frame) == 2 and (frame["epochs_run"] == 2).all()
+    keys = s3_server.keys(root)
+    sweep = [k for k in keys if "/tune/sweep/" in k]
+    assert any(k.rsplit("/", 1)[-1].startswith("experiment_state-") for k in sweep)
+    for trial_id in frame["trial_id"]:  # every trial checkpointed into the bucket while it ran
+        assert any(f"/tune/sweep/trial_{trial_id}/checkpoint_" in k and k.endswith("/model.pt") for k in sweep)
+    assert not list((tmp_path / "run" / "tune").glob("sweep/trial_*"))  # none of it in the local run folder
+    summary = json.loads((tmp_path / "run" / "tune_summary.json").read_text())
+    assert summary["experiment_dir"].startswith("s3://") and summary["best_trial"] == result.best_trial
+    assert (tmp_path / "run" / "checkpoints" / "best" / "model.pt").exists()  # fetched from the bucket
+    assert (tmp_path / "run" / "metrics.json").exists() and (tmp_path / "run" / "predictions.parquet").exists()
+    # tune.resume=true finds the sweep on the URI; its trials are done, so nothing trains again.
+    again = run(make_cfg(*SWEEP_TRAIN, f'storage.root="{root}"', resume=True, **SWEEP), tmp_path / "run")
+    assert (again.best_trial, again.n_trials, again.trial_epochs) == (result.best_trial, 2, 4)
+    ckpts = {k for k in s3_server.keys(root) if "/checkpoint_" in k}
+    assert ckpts == {k for k in keys if "/checkpoint_" in k}
+
+
+def test_a_resumed_asha_replays_a_trials_results_from_the_uri(s3_server):
+    from types import SimpleNamespace
+
+    from app.tune.asha import _remote_text, recorded_results
+
+    fs, path = storage.filesystem(storage.join(s3_server.root("krx"), "tune", "sweep", "trial_a"))
+    storage.put_object(fs, f"{path}/result.json", b'{"epoch": 1, "val_loss": 0.5}\n{"epoch": 2, "val_loss": 0.4}\n')
+    trial = SimpleNamespace(storage=SimpleNamespace(storage_filesystem=fs), path=path)
+    assert [r["epoch"] for r in recorded_results(Path(path), _remote_text(trial))] == [1, 2]
+    missing = SimpleNamespace(storage=SimpleNamespace(storage_filesystem=fs), path=path + "x")
+    assert list(recorded_results(Path(path + "x"), _remote_text(missing))) == []

@@ -4,7 +4,8 @@ Tune saves the trials, the searcher and the callbacks with a sweep's state, but 
 scheduler: a restored sweep's ASHA starts with empty rungs, so the trials after the restart would
 be judged only against each other (a trial worse than every one before the kill would run on).
 Each trial Tune adds on restore brings its recorded results (the driver's ``result.json`` in the
-trial folder); they are replayed into the trial's bracket, so the rungs hold what they held.
+trial folder, on the storage URI when the sweep is there); they are replayed into the trial's
+bracket, so the rungs hold what they held.
 """
 from __future__ import annotations
 
@@ -16,12 +17,25 @@ from typing import Any, Iterator
 from ray.tune.schedulers import ASHAScheduler
 
 
-def recorded_results(trial_dir: Path) -> Iterator[dict[str, Any]]:
-    """The results the driver wrote for a trial, oldest first (none for a new trial)."""
+def _remote_text(trial: Any) -> str | None:
+    """The trial's ``result.json`` when its sweep is on a storage URI (pyarrow's S3 or GCS filesystem)."""
+    import pyarrow.fs as pafs
+
+    from app.tune.place import read_text
+
+    fs = getattr(getattr(trial, "storage", None), "storage_filesystem", None)
+    if fs is None or isinstance(fs, pafs.LocalFileSystem):
+        return None
+    return read_text(fs, f"{trial.path}/result.json") or ""
+
+
+def recorded_results(trial_dir: Path, text: str | None = None) -> Iterator[dict[str, Any]]:
+    """The results the driver wrote for a trial, oldest first (none for a new trial); ``text``: the
+    file's content read from a storage URI."""
     path = trial_dir / "result.json"
-    if not path.is_file():
+    if text is None and not path.is_file():
         return
-    for line in path.read_text().splitlines():
+    for line in (path.read_text() if text is None else text).splitlines():
         try:
             yield json.loads(line)
         except ValueError:  # the line being written when the driver was killed
@@ -37,7 +51,7 @@ class ResumableASHA(ASHAScheduler):
             folder = Path(trial.path)
         except RuntimeError:  # a new trial: Tune names its folder when it starts
             return
-        self.replay(trial, recorded_results(folder))
+        self.replay(trial, recorded_results(folder, _remote_text(trial)))
 
     def replay(self, trial: Any, results: Iterator[dict[str, Any]]) -> None:
         """Record ``results`` at the trial's rungs as if they had just arrived (no decision is taken)."""

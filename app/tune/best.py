@@ -24,6 +24,7 @@ from app.run_folder import BEST_CHECKPOINT, METRICS, PREDICTIONS, RunFolder
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
 from app.train.predict import predict
+from app.tune.place import download
 from app.tune.results import Best
 from app.tune.windows import with_seq_len
 
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 def copy_checkpoint(best: Best, run_dir: Path) -> Path:
     target = Path(run_dir) / BEST_CHECKPOINT
+    if best.trial.filesystem is not None:  # the sweep's checkpoints are on a storage URI
+        return download(best.trial.filesystem, str(best.checkpoint), target)
     shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(best.checkpoint, target)

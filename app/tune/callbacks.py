@@ -5,11 +5,12 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ray.tune import Callback, Stopper
 
-from app import console
+from app import console, storage
+from app.tune.place import result_rows
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,8 @@ class EpochBudget(Stopper):
     """Stops the whole sweep once its trials have trained ``max_trial_epochs`` epochs in all.
 
     Epochs are counted per trial as the highest ``epoch`` reported, so a resumed sweep counts the
-    epochs of its earlier run too (read once from the trials' ``result.json`` files).
+    epochs of its earlier run too (read once from the trials' ``result.json`` files; ``experiment_dir``
+    may be the experiment's storage URI).
     """
 
     def __init__(self, max_trial_epochs: int, experiment_dir: str) -> None:
@@ -27,13 +29,19 @@ class EpochBudget(Stopper):
         self.epochs: dict[str, int] | None = None
         self.exhausted = False
 
-    def _load(self) -> dict[str, int]:
-        epochs: dict[str, int] = {}
+    def _rows(self) -> Iterator[dict[str, Any]]:
+        if storage.is_uri(self.experiment_dir):  # the sweep's experiment on a storage URI
+            yield from result_rows(self.experiment_dir)
+            return
         for path in Path(self.experiment_dir).glob("*/result.json"):
             for line in path.read_text().splitlines():
-                row = json.loads(line) if line.strip() else {}
-                if "trial_id" in row and "epoch" in row:
-                    epochs[row["trial_id"]] = max(epochs.get(row["trial_id"], 0), int(row["epoch"]))
+                yield json.loads(line) if line.strip() else {}
+
+    def _load(self) -> dict[str, int]:
+        epochs: dict[str, int] = {}
+        for row in self._rows():
+            if "trial_id" in row and "epoch" in row:
+                epochs[row["trial_id"]] = max(epochs.get(row["trial_id"], 0), int(row["epoch"]))
         return epochs
 
     @property

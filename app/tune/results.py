@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app import storage
 from app.errors import AppError
 from app.run_folder import TUNE_RESULTS, TUNE_RESULTS_CSV, RunFolder
+from app.tune.place import is_dir
 from app.tune.ranking import best_key
 from app.tune.space import SearchSpace
 
@@ -32,6 +34,7 @@ class TrialResult:
     checkpoints: list[tuple[str, dict[str, Any]]]  # (folder, that epoch's row), kept on disk
     error: bool
     path: str
+    filesystem: Any = None  # the pyarrow filesystem of the checkpoints when the sweep is on a storage URI
 
 
 def _history(df: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -42,21 +45,27 @@ def _history(df: pd.DataFrame | None) -> list[dict[str, Any]]:
              if k not in TUNE_KEYS and not str(k).startswith("config/")} for row in df.to_dict("records")]  # fmt: skip
 
 
-def _checkpoints(result: Any, history: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """Tune's kept checkpoints (direct trials), or the Ray Train checkpoints a trainer trial reported."""
+def _checkpoints(result: Any, history: list[dict[str, Any]], fs: Any = None) -> list[tuple[str, dict[str, Any]]]:
+    """Tune's kept checkpoints (direct trials), or the Ray Train checkpoints a trainer trial reported
+    (paths on ``fs`` when the sweep is on a storage URI)."""
     kept = [(c.path, m) for c, m in (result.best_checkpoints or [])]
     kept += [(r["checkpoint_path"], r) for r in history if isinstance(r.get("checkpoint_path"), str)]
+    if fs is not None:
+        return [(p, m) for p, m in kept if is_dir(fs, p)]
     return [(p, m) for p, m in kept if Path(p).is_dir()]
 
 
-def collect(grid: Any, space: SearchSpace) -> list[TrialResult]:
+def collect(grid: Any, space: SearchSpace, remote: str | None = None) -> list[TrialResult]:
+    """The trials of a finished sweep; ``remote``: the experiment's URI when it is on a storage URI."""
+    fs = storage.filesystem(remote)[0] if remote else None
     out = []
     for result in grid:
         history = _history(result.metrics_dataframe)
         config = result.config or {}
         trial_id = str((result.metrics or {}).get("trial_id") or Path(result.path).name.removeprefix("trial_"))
         out.append(TrialResult(trial_id, {n: config.get(n) for n in space.names}, history,
-                               _checkpoints(result, history), result.error is not None, str(result.path)))  # fmt: skip
+                               _checkpoints(result, history, fs), result.error is not None, str(result.path),
+                               fs))  # fmt: skip
     return out
 
 

@@ -1,7 +1,8 @@
 """Stage ``tune``: a sweep over the training function, then its best trial as the run's model.
 
 Run folder outputs: ``tune/<name>/`` (Tune's experiment: one folder per trial with its
-``result.json``, ``progress.csv``, TensorBoard events and checkpoints), ``tune/sweep.json``,
+``result.json``, ``progress.csv``, TensorBoard events and checkpoints; with a URI storage root it is
+written on the URI during the sweep, :mod:`app.tune.place`), ``tune/sweep.json``,
 ``tune_results.parquet`` / ``.csv`` (one row per trial), ``best_overrides.txt``,
 ``tune_summary.json``, ``tune_*.png``, and, like the train stage, ``checkpoints/best``,
 ``predictions.parquet`` and ``metrics.json`` from the best checkpoint, so ``evaluate`` and
@@ -79,9 +80,10 @@ def _fingerprint(cfg: DictConfig, tcfg: TuneConfig, model_cfg: dict, train_cfg: 
             "trial_mode": mode, "features_path": features_path(cfg)}  # fmt: skip
 
 
-def _tune_info(tcfg: TuneConfig, exp: Path, best: Best, frame: Any, overrides: Path, mode: str) -> dict[str, Any]:
+def _tune_info(tcfg: TuneConfig, exp: Path, best: Best, frame: Any, overrides: Path, mode: str,
+               remote: str | None = None) -> dict[str, Any]:  # fmt: skip
     return {
-        "experiment": exp.name, "experiment_dir": str(exp), "trial_mode": mode, "metric": tcfg.metric,
+        "experiment": exp.name, "experiment_dir": remote or str(exp), "trial_mode": mode, "metric": tcfg.metric,
         "mode": tcfg.metric_mode, "search": tcfg.search, "scheduler": tcfg.scheduler, "n_trials": int(len(frame)),
         "stopped_early": int(frame["stopped_early"].sum()), "trial_epochs": int(frame["epochs_run"].sum()),
         "best_trial": best.trial.trial_id, "best_values": best.trial.values,
@@ -92,10 +94,13 @@ def _tune_info(tcfg: TuneConfig, exp: Path, best: Best, frame: Any, overrides: P
 
 def preflight(cfg: DictConfig, run_dir: Path) -> None:
     """Before collection: a resume with nothing (or another sweep) to resume fails now, not after it."""
+    from app.tune.place import experiment_uri
     from app.tune.sweep import check_experiment
 
     tcfg, _, train_cfg, model_cfg, mode, _ = plan(cfg)
-    check_experiment(tcfg, Path(run_dir).resolve(), _fingerprint(cfg, tcfg, model_cfg, train_cfg, mode))
+    run_dir = Path(run_dir).resolve()
+    check_experiment(tcfg, run_dir, _fingerprint(cfg, tcfg, model_cfg, train_cfg, mode),
+                     experiment_uri(run_dir, cfg, tcfg.name))  # fmt: skip
 
 
 def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
@@ -105,17 +110,19 @@ def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
     from app.tune.overrides import best_overrides, run_overrides, write_overrides
     from app.tune.plots import plot_sweep
     from app.tune.callbacks import wall_seconds
+    from app.tune.place import experiment_uri
     from app.tune.sweep import TIMES_FILE, prepare_experiment, run_sweep
     from app.tune.windows import build_windows
 
     run_dir = Path(run_dir).resolve()
     tcfg, space, train_cfg, model_cfg, mode, epochs = plan(cfg)
-    exp = prepare_experiment(tcfg, run_dir, _fingerprint(cfg, tcfg, model_cfg, train_cfg, mode))
+    remote = experiment_uri(run_dir, cfg, tcfg.name)  # None: the experiment stays in the run folder
+    exp = prepare_experiment(tcfg, run_dir, _fingerprint(cfg, tcfg, model_cfg, train_cfg, mode), remote)
     init_ray(cfg.ray)
     base, windows = build_windows(features_path(cfg), cfg, space.seq_lens(int(cfg.windows.seq_len)))
     base_cfg = {"train": train_cfg.to_dict(), "model": model_cfg, "windows": {"seq_len": int(cfg.windows.seq_len)}}
-    spec = TrialSpec(base_cfg, space, tcfg.metric, tcfg.metric_mode, epochs, mode, windows)
-    trials = collect(run_sweep(spec, tcfg, exp), space)
+    spec = TrialSpec(base_cfg, space, tcfg.metric, tcfg.metric_mode, epochs, mode, windows, remote)
+    trials = collect(run_sweep(spec, tcfg, exp, remote), space, remote)
     frame = table(trials, space, tcfg.metric, tcfg.metric_mode, epochs, train_cfg.early_stopping_patience,
                   wall_seconds(exp.parent / TIMES_FILE))
     results_path = write_table(frame, run_dir)
@@ -123,7 +130,7 @@ def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
     lines = best_overrides(run_overrides(run_dir, str(cfg.experiment_name)), space, best.trial.values, epochs=epochs,
                            metric=tcfg.metric, experiment_name=str(cfg.experiment_name))  # fmt: skip
     overrides = write_overrides(run_dir, lines)
-    info = _tune_info(tcfg, exp, best, frame, overrides, mode)
+    info = _tune_info(tcfg, exp, best, frame, overrides, mode, remote)
     evaluate_best(cfg, run_dir, base, best, info)
     plots = {}
     if tcfg.plots:

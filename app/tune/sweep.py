@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import ray
 from ray import tune
 
-from app import console
+from app import console, storage
 from app.errors import ConfigError
 from app.train.config import TrainConfig
 from app.train.device import resolve_use_gpu
@@ -30,6 +30,7 @@ from app.train.fit import worker_resources
 from app.tune.callbacks import EpochBudget, TrialLogCallback
 from app.tune.cleanup import ReleaseWorkerGroups, release_orphaned_groups
 from app.tune.config import TuneConfig
+from app.tune.place import holds_anything, storage_place
 from app.tune.ranking import best_key
 from app.tune.trial import TrialSpec, run_trial
 
@@ -148,11 +149,19 @@ def _callbacks(tcfg: TuneConfig, exp: Path, mode: str, train: TrainConfig) -> li
     return callbacks
 
 
-def _run_config(tcfg: TuneConfig, exp: Path, callbacks: list) -> tune.RunConfig:
-    stop = EpochBudget(tcfg.max_trial_epochs, str(exp)) if tcfg.max_trial_epochs else None
+def _storage(exp: Path, remote: str | None) -> dict[str, Any]:
+    """``storage_path`` (and ``storage_filesystem`` on a URI) of the sweep's experiment."""
+    if remote is None:
+        return {"storage_path": str(exp.parent)}  # absolute: Ray refuses relative storage paths
+    fs, path = storage_place(remote)
+    return {"storage_path": path, "storage_filesystem": fs}
+
+
+def _run_config(tcfg: TuneConfig, exp: Path, callbacks: list, remote: str | None = None) -> tune.RunConfig:
+    stop = EpochBudget(tcfg.max_trial_epochs, remote or str(exp)) if tcfg.max_trial_epochs else None
     return tune.RunConfig(
         name=exp.name,
-        storage_path=str(exp.parent),  # absolute: Ray refuses relative storage paths
+        **_storage(exp, remote),
         stop=stop,
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=tcfg.checkpoints_to_keep, checkpoint_score_attribute="score", checkpoint_score_order="max"
@@ -175,15 +184,29 @@ def _differences(now: dict[str, Any], saved: dict[str, Any], prefix: str = "") -
     return out
 
 
-def _check_resume(exp: Path, fingerprint: dict[str, Any]) -> None:
-    if not tune.Tuner.can_restore(str(exp)):
-        raise ConfigError(f"tune.resume=true but {exp} holds no sweep",
+def _can_restore(exp: Path, remote: str | None) -> bool:
+    if remote is None:
+        return tune.Tuner.can_restore(str(exp))
+    fs, path = storage.filesystem(remote)
+    return tune.Tuner.can_restore(path, storage_filesystem=fs)
+
+
+def _check_resume(exp: Path, fingerprint: dict[str, Any], remote: str | None = None) -> None:
+    if not _can_restore(exp, remote):
+        raise ConfigError(f"tune.resume=true but {remote or exp} holds no sweep",
                           "re-run in the interrupted run folder (hydra.run.dir=...) or set tune.resume=false")
     saved = json.loads((exp.parent / SWEEP_FILE).read_text()) if (exp.parent / SWEEP_FILE).exists() else fingerprint
     changed = _differences(json.loads(json.dumps(fingerprint, default=str)), saved)
     if changed:
         raise ConfigError(f"tune.resume=true with a different {', '.join(changed)} than the interrupted sweep",
                           "resume with the original overrides, or start a new sweep (tune.resume=false)")  # fmt: skip
+
+
+def _restore(exp: Path, remote: str | None, trainable: Any) -> tune.Tuner:
+    if remote is None:
+        return tune.Tuner.restore(str(exp), trainable, resume_unfinished=True, resume_errored=True)
+    fs, path = storage.filesystem(remote)
+    return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=fs)
 
 
 @contextlib.contextmanager
@@ -198,20 +221,22 @@ def sweep_environment() -> Iterator[None]:
             os.environ.pop(key, None)
 
 
-def check_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any]) -> Path:
-    """A resume needs the same sweep in the folder, a new sweep an empty one; writes nothing."""
+def check_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any], remote: str | None = None) -> Path:
+    """A resume needs the same sweep in the folder, a new sweep an empty one; writes nothing.
+    ``remote``: the experiment's URI when storage.root is one (:func:`app.tune.place.experiment_uri`)."""
     exp = experiment_dir(run_dir, tcfg)
     if tcfg.resume:
-        _check_resume(exp, fingerprint)
-    elif exp.exists() and any(exp.iterdir()):
-        raise ConfigError(f"{exp} already holds a sweep",
+        _check_resume(exp, fingerprint, remote)
+    elif (exp.exists() and any(exp.iterdir())) or (remote is not None and holds_anything(remote)):
+        raise ConfigError(f"{remote or exp} already holds a sweep",
                           "continue it with tune.resume=true or name a new one with tune.name=...")  # fmt: skip
     return exp
 
 
-def prepare_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any]) -> Path:
+def prepare_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, Any],
+                       remote: str | None = None) -> Path:  # fmt: skip
     """Check the folder before any work and record what a new sweep was started with."""
-    exp = check_experiment(tcfg, run_dir, fingerprint)
+    exp = check_experiment(tcfg, run_dir, fingerprint, remote)
     if tcfg.resume:
         return exp
     exp.parent.mkdir(parents=True, exist_ok=True)
@@ -219,8 +244,9 @@ def prepare_experiment(tcfg: TuneConfig, run_dir: Path, fingerprint: dict[str, A
     return exp
 
 
-def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path) -> tune.ResultGrid:
-    """Start (or with ``tune.resume`` continue) the sweep in ``exp``; Ray must be up."""
+def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path, remote: str | None = None) -> tune.ResultGrid:
+    """Start (or with ``tune.resume`` continue) the sweep in ``exp``, or on ``remote`` (its URI) when
+    given; Ray must be up."""
     total = ray.cluster_resources()
     gpus = float(total.get("GPU", 0))
     train = resolve_use_gpu(TrainConfig.from_mapping(spec.base["train"]), gpus)
@@ -229,8 +255,8 @@ def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path) -> tune.ResultGrid:
     spec = dataclasses.replace(spec, base={**spec.base, "train": train.to_dict()})  # every trial trains alike
     trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), sizing.resources)
     if tcfg.resume:
-        log.info("resuming the sweep in %s", exp)
-        tuner = tune.Tuner.restore(str(exp), trainable, resume_unfinished=True, resume_errored=True)
+        log.info("resuming the sweep in %s", remote or exp)
+        tuner = _restore(exp, remote, trainable)
     else:
         tuner = tune.Tuner(
             trainable,
@@ -240,10 +266,11 @@ def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path) -> tune.ResultGrid:
                 max_concurrent_trials=sizing.max_concurrent, time_budget_s=tcfg.time_budget_s,
                 trial_dirname_creator=trial_dirname,
             ),
-            run_config=_run_config(tcfg, exp, _callbacks(tcfg, exp, spec.mode_of_trial, train)),
+            run_config=_run_config(tcfg, exp, _callbacks(tcfg, exp, spec.mode_of_trial, train), remote),
         )  # fmt: skip
     log.info("sweep %s: %d trials, %s trials, %d at once, %s per trial; TensorBoard: tensorboard --logdir %s",
-             exp, tcfg.num_samples, spec.mode_of_trial, sizing.max_concurrent, sizing.resources, exp)  # fmt: skip
+             remote or exp, tcfg.num_samples, spec.mode_of_trial, sizing.max_concurrent, sizing.resources,
+             remote or exp)  # fmt: skip
     with sweep_environment():
         grid = tuner.fit()
     if spec.mode_of_trial == "trainer":

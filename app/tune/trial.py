@@ -28,6 +28,7 @@ class TrialSpec:
     epochs: int  # tune.max_t
     mode_of_trial: str  # direct | trainer
     windows: dict[int, TrialWindows]
+    experiment_uri: str | None = None  # the sweep's experiment on a storage URI (trials checkpoint there)
 
     def configs(self, values: dict[str, Any]) -> tuple[dict, TrainConfig, TrialWindows]:
         """The trial's model node, train config and windows for its sampled ``values``."""
@@ -47,4 +48,4 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     else:
         from app.tune.nested import train_with_trainer
 
-        train_with_trainer(model_cfg, train_cfg, windows, spec.metric, spec.mode)
+        train_with_trainer(model_cfg, train_cfg, windows, spec.metric, spec.mode, spec.experiment_uri)
