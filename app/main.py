@@ -125,6 +125,7 @@ def exit_on_sigterm() -> None:
 
 
 def main() -> None:
+    storage.run_from_own_copy()  # under `ray job submit --working-dir`: never from Ray's deletable copy
     exit_on_sigterm()
     overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
     extra = folder_overrides(overrides)  # stage=predict runs in experiments/predict/<time>

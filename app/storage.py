@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from functools import lru_cache
@@ -187,6 +188,41 @@ def leave_job_copy(root: Path) -> None:
     if in_ray_job():
         root.mkdir(parents=True, exist_ok=True)
         os.chdir(root)
+
+
+#: The folder of Ray's per-node copies of a job's ``--working-dir`` (``.../working_dir_files/_ray_pkg_<hash>``).
+RAY_COPIES = "working_dir_files"
+
+
+def run_from_own_copy() -> None:
+    """Under a Ray job started in Ray's copy of the working dir, re-run this command from a copy of
+    that code of our own (``<user cache>/krx-ray/code/_ray_pkg_<hash>``), made once per code version.
+
+    Another node's runtime-env agent that shares the temp dir deletes and re-unpacks Ray's copy when
+    it starts the job's first worker there (see :func:`leave_job_copy`); a module imported after
+    that, or the simulator started from that code, would then not be found. Nothing has been run
+    yet when this is called, so the command starts over unchanged, relative paths included.
+    """
+    cwd = Path.cwd()
+    if not in_ray_job() or RAY_COPIES not in cwd.parts or os.environ.get("KRX_OWN_COPY"):
+        return
+    from platformdirs import user_cache_dir
+
+    own = Path(user_cache_dir("krx-ray")) / "code" / cwd.name
+    if not own.is_dir():
+        import shutil
+        import uuid
+
+        tmp = own.with_name(f".{own.name}-{uuid.uuid4().hex[:8]}")
+        shutil.copytree(cwd, tmp, symlinks=True)
+        try:
+            os.rename(tmp, own)
+        except OSError:  # another job of the same code made it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    env = {**os.environ, "KRX_OWN_COPY": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(own), os.environ.get("PYTHONPATH")) if p)}
+    os.chdir(own)
+    os.execve(sys.executable, [sys.executable, "-m", "app.main", *sys.argv[1:]], env)
 
 
 def warn_if_unshared(nodes: int) -> None:

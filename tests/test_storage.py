@@ -100,3 +100,25 @@ def test_several_nodes_without_shared_storage_warn_in_one_line(tmp_path: Path, m
     caplog.clear()
     storage.warn_if_unshared(2)
     assert caplog.records == []
+
+
+def test_a_job_in_rays_working_dir_copy_reruns_from_a_copy_of_its_own(tmp_path: Path, monkeypatch):
+    ray_copy = tmp_path / "runtime_resources" / storage.RAY_COPIES / "_ray_pkg_abc"
+    (ray_copy / "app").mkdir(parents=True)
+    (ray_copy / "app" / "main.py").write_text("# the job's code\n")
+    monkeypatch.chdir(ray_copy)
+    monkeypatch.setenv(storage.RAY_JOB_ENV, "{}")
+    monkeypatch.delenv("KRX_OWN_COPY", raising=False)
+    monkeypatch.setattr("platformdirs.user_cache_dir", lambda name: str(tmp_path / "cache" / name))
+    monkeypatch.setattr(sys, "argv", ["/x/app/main.py", "+experiment=lstm", "data.path=bars.csv"])
+    execs = []
+    monkeypatch.setattr(storage.os, "execve", lambda exe, argv, env: execs.append((argv, env, Path.cwd())))
+    storage.run_from_own_copy()
+    own = tmp_path / "cache" / "krx-ray" / "code" / "_ray_pkg_abc"
+    assert (own / "app" / "main.py").read_text() == "# the job's code\n"
+    (argv, env, cwd), = execs
+    assert argv[1:] == ["-m", "app.main", "+experiment=lstm", "data.path=bars.csv"] and cwd == own
+    assert env["PYTHONPATH"].split(":")[0] == str(own) and env["KRX_OWN_COPY"] == "1"
+    monkeypatch.setenv("KRX_OWN_COPY", "1")  # the re-run itself goes on
+    storage.run_from_own_copy()
+    assert len(execs) == 1
