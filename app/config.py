@@ -2,8 +2,10 @@
 
 Registered in Hydra's ConfigStore as ``schema`` and used as the first default of
 ``conf/config.yaml``, so a key that does not exist or a value of the wrong type fails at
-composition time. :func:`validate` adds the checks a type cannot express (allowed values,
-date order, no secrets in config) and raises :class:`app.errors.ConfigError`.
+composition time. :func:`typed` turns the composed config into an :class:`AppConfig` once (each
+section's dataclass checks its own values as it is built), and every stage gets that object;
+:func:`validate` adds the checks that span sections (date order, sources, no secrets in config)
+and raises :class:`app.errors.ConfigError`.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from app.contracts import FREQS, normalize_symbol, normalize_symbols, parse_date
 from app.data.bar_source import BAR_SOURCES, bar_source, source_names
@@ -29,6 +32,7 @@ from app.storage import StorageConfig, register_resolver
 from app.storage import validate as validate_storage
 from app.train.config import TrainConfig
 from app.tune.config import TuneConfig
+from app.typed import one_line
 
 
 
@@ -147,7 +151,17 @@ def register() -> None:
     ConfigStore.instance().store(name="schema", node=AppConfig)
 
 
-def stages_of(cfg: DictConfig) -> list[str]:
+def typed(cfg: "DictConfig | AppConfig") -> AppConfig:
+    """The composed config as typed sections (``OmegaConf.to_object``): the one conversion a run makes."""
+    if isinstance(cfg, AppConfig):
+        return cfg
+    try:
+        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(one_line(exc), "check the key names and types in conf/ or run with --help") from None
+
+
+def stages_of(cfg: AppConfig) -> list[str]:
     """The stages a config asks for, in pipeline order; ``all`` means every stage."""
     raw = cfg.stage
     names = list(raw) if isinstance(raw, (list, ListConfig)) else [raw]
@@ -166,8 +180,10 @@ def stages_of(cfg: DictConfig) -> list[str]:
     return [s for s in known if s in names]
 
 
-def validate(cfg: DictConfig) -> None:
-    """Checks the schema cannot express; raises ConfigError with the key and the fix."""
+def validate(cfg: "DictConfig | AppConfig") -> AppConfig:
+    """Checks the schema cannot express; raises ConfigError with the key and the fix. Returns the
+    typed config."""
+    cfg = typed(cfg)
     stages_of(cfg)
     data = cfg.data
     if data.source not in source_names():
@@ -200,9 +216,10 @@ def validate(cfg: DictConfig) -> None:
             "redis.url carries a password, which would be saved with the run",
             "put the URL with its password in the REDIS_URL environment variable",
         )
+    return cfg
 
 
-def _validate_run_dirs(cfg: DictConfig) -> None:
+def _validate_run_dirs(cfg: AppConfig) -> None:
     """``run_dir`` / ``runs`` name folders of earlier runs: they must exist."""
     named = ([cfg.run_dir] if cfg.run_dir else []) + list(cfg.runs)
     for folder in named:
@@ -211,7 +228,7 @@ def _validate_run_dirs(cfg: DictConfig) -> None:
                               "pass an existing run folder, e.g. run_dir=experiments/lstm/<YYYY-MM-DD_HH-MM-SS>")
 
 
-def _validate_training(cfg: DictConfig) -> None:
+def _validate_training(cfg: AppConfig) -> None:
     """Settings that only fail once a model is built or trained: build the model on torch's meta
     device (no memory) and check fp16 against where training runs."""
     stages = stages_of(cfg)
@@ -228,15 +245,15 @@ def _validate_training(cfg: DictConfig) -> None:
                           "use train.amp=bf16 or auto on the CPU, or train.use_gpu=true on a machine with a GPU")
 
 
-def _validate_gpu(cfg: DictConfig) -> None:
+def _validate_gpu(cfg: AppConfig) -> None:
     """``train.use_gpu=true`` with a local Ray needs a GPU here (a cluster is checked when joined)."""
-    if TrainConfig.from_mapping(to_container(cfg.train)).use_gpu is True and {"train", "tune"} & set(stages_of(cfg)):
+    if cfg.train.use_gpu is True and {"train", "tune"} & set(stages_of(cfg)):
         from app.train.device import check_local_gpu
 
         check_local_gpu(True, joins_cluster=bool(cfg.ray.address or os.environ.get("RAY_ADDRESS")))
 
 
-def _trains_on_cuda(cfg: DictConfig, torch) -> bool:
+def _trains_on_cuda(cfg: AppConfig, torch) -> bool:
     """Whether training will run on CUDA, as far as the driver can tell: on a cluster the GPUs are
     the workers', not this machine's."""
     if not cfg.train.use_gpu:
@@ -244,19 +261,9 @@ def _trains_on_cuda(cfg: DictConfig, torch) -> bool:
     return cfg.ray.address is not None or torch.cuda.is_available()
 
 
-def _validate_groups(cfg: DictConfig) -> None:
-    """Run each group's own checks (allowed values, ranges) that Hydra's types cannot express."""
-    from app.data.feature_config import coerce
-    from app.evaluate.config import as_evaluate_config
-
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    TrainConfig.from_mapping(plain["train"])
-    TuneConfig.from_mapping(plain["tune"])
-    as_evaluate_config(plain["evaluate"])
-    for cls, key in ((FeaturesConfig, "features"), (LabelConfig, "label"), (SplitConfig, "split"),
-                     (WindowsConfig, "windows")):
-        coerce(cls, plain[key])
-    model = plain.get("model")
+def _validate_groups(cfg: AppConfig) -> None:
+    """The checks that need more than one section, or the model node (its own classes check the rest)."""
+    model = cfg.model
     if not isinstance(model, dict) or not str(model.get("_target_", "")).startswith("app.models."):
         raise ConfigError("model has no app.models _target_", "pick one of conf/model/, e.g. model=lstm")
     if "predict" in stages_of(cfg):  # no bundle, an old one or bad dates fail before collection
@@ -269,10 +276,6 @@ def _validate_groups(cfg: DictConfig) -> None:
         plan(cfg)
 
 
-def symbols_of(cfg: DictConfig) -> list[str]:
+def symbols_of(cfg: AppConfig) -> list[str]:
     """``data.symbols`` as 6-digit strings, de-duplicated in order."""
     return normalize_symbols(cfg.data.symbols)
-
-
-def to_container(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-#: stage -> (count key of its figures, unit) for "<n> <unit> in <s> (<rate> <unit>/s)"
-_UNITS = {"collect": ("bars", "bars"), "features": ("rows", "rows"), "train": ("samples", "samples"),
-          "tune": ("samples", "samples")}  # fmt: skip
 #: the forecasters of the result line, in order: the model, its baselines, the best possible
 FORECASTERS = ("model", "ridge", "zero", "oracle")
 
@@ -14,11 +11,11 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
 
 
-def stage_line(stage: str, seconds: float, counts: Mapping[str, Any]) -> str:
-    """``collect    33,000 bars in 41.7 s (791 bars/s; 17.6 requests/s, limit 18)``."""
+def stage_line(stage: str, seconds: float, counts: Mapping[str, Any], unit: str | None = None) -> str:
+    """``collect    33,000 bars in 41.7 s (791 bars/s; 17.6 requests/s, limit 18)``: ``unit`` names the
+    figure of ``counts`` the stage is measured in (its registry entry's), else only the time is said."""
     text = f"{stage:<9}"
-    key, unit = _UNITS.get(stage, ("", ""))
-    n = counts.get(key)
+    n = counts.get(unit) if unit else None
     if n:
         text += f" {_num(n)} {unit} in {seconds:,.1f} s ({_num(n / max(seconds, 1e-9))} {unit}/s"
         requests = counts.get("requests")

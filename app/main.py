@@ -84,8 +84,9 @@ def mask_secrets() -> None:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
-def hydra_main(cfg: DictConfig) -> None:
+def hydra_main(composed: DictConfig) -> None:
     mask_secrets()
+    cfg = schema.typed(composed)  # the one conversion: every stage gets these typed sections
     console.install(debug=bool(cfg.debug))
     warn_if_secrets_in_runtime_env()
     root = storage.resolve_paths(cfg)  # every path absolute now: no stage resolves against the current directory
@@ -107,7 +108,7 @@ def hydra_main(cfg: DictConfig) -> None:
     _close(run_dir, cfg, where)
 
 
-def _close(run_dir: Path, cfg: DictConfig, where: str) -> None:
+def _close(run_dir: Path, cfg: schema.AppConfig, where: str) -> None:
     """Copy the run folder to a URI storage root, and say once more where it is."""
     storage.publish(run_dir, cfg)
     console.say("run folder: %s", where)

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig
+if TYPE_CHECKING:
+    from app.config import RayConfig
+    from app.storage import StorageConfig
+
 
 log = logging.getLogger(__name__)
 
 
-def init_ray(ray_cfg: DictConfig) -> None:
-    """Start or join Ray once; later calls are no-ops so every stage can ask for it."""
+def init_ray(ray_cfg: RayConfig, storage_cfg: StorageConfig | None = None) -> None:
+    """Start or join Ray once; later calls are no-ops so every stage can ask for it. Joining a
+    cluster of several nodes with ``storage_cfg`` local to each node warns."""
     import ray
 
     if ray.is_initialized():
@@ -32,7 +37,7 @@ def init_ray(ray_cfg: DictConfig) -> None:
     console.route_worker_output()
     url = getattr(ctx, "dashboard_url", None)
     log.info("Ray %s: %s", "joined" if address else "started", f"dashboard http://{url}" if url else "no dashboard")
-    if address:
+    if address and storage_cfg is not None:
         from app.storage import warn_if_unshared
 
-        warn_if_unshared(sum(1 for n in ray.nodes() if n.get("Alive")))
+        warn_if_unshared(sum(1 for n in ray.nodes() if n.get("Alive")), storage_cfg)

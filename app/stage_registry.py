@@ -56,6 +56,7 @@ class StageEntry:
     in_all: bool = False  # part of stage=all
     recorded: bool = True  # its wall time and figures go to stage_timings.json for the report
     uses_ray: bool = False  # Ray is started before it, and the start-up recorded apart (RAY_START)
+    unit: str | None = None  # the figure of its counts its console line gives per second ("bars", "rows", ...)
 
 
 #: The line of stage_timings.json that holds Ray's start-up, not inside the first stage using Ray.
@@ -66,10 +67,10 @@ RAY_START = "ray_start"
 #: sweep experiments; ``predict`` (run_dir=...) and ``compare`` (runs=[...]) only run when named.
 STAGES: dict[str, StageEntry] = {e.name: e for e in (
     StageEntry("doctor", "app.machine.stage:DOCTOR", recorded=False, uses_ray=True),
-    StageEntry("collect", "app.data.collect_stage:STAGE", in_all=True, uses_ray=True),
-    StageEntry("features", "app.data.features_stage:STAGE", in_all=True, uses_ray=True),
-    StageEntry("train", "app.train.stage:STAGE", in_all=True, uses_ray=True),
-    StageEntry("tune", "app.tune.stage:STAGE", uses_ray=True),
+    StageEntry("collect", "app.data.collect_stage:STAGE", in_all=True, uses_ray=True, unit="bars"),
+    StageEntry("features", "app.data.features_stage:STAGE", in_all=True, uses_ray=True, unit="rows"),
+    StageEntry("train", "app.train.stage:STAGE", in_all=True, uses_ray=True, unit="samples"),
+    StageEntry("tune", "app.tune.stage:STAGE", uses_ray=True, unit="samples"),
     StageEntry("predict", "app.predict.stage:STAGE"),
     StageEntry("evaluate", "app.evaluate.stage:STAGE", in_all=True),
     StageEntry("report", "app.report.stage:REPORT", in_all=True, recorded=False),

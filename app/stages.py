@@ -4,18 +4,20 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING
 
 from app import console
 from app.config import stages_of
 from app.console_text import stage_line
 from app.stage_registry import RAY_START, STAGES, stage
 
+if TYPE_CHECKING:
+    from app.config import AppConfig
+
 log = logging.getLogger(__name__)
 
 
-def start_ray(cfg: DictConfig, run_dir: Path) -> float | None:
+def start_ray(cfg: AppConfig, run_dir: Path) -> float | None:
     """Start (or join) Ray and record how long that took; None when this process already runs it."""
     import ray
 
@@ -27,14 +29,14 @@ def start_ray(cfg: DictConfig, run_dir: Path) -> float | None:
         return None
     started = time.perf_counter()
     with PeakTreeMemory() as memory:
-        init_ray(cfg.ray)
+        init_ray(cfg.ray, cfg.storage)
     wall = time.perf_counter() - started
     record_stage(run_dir, RAY_START, wall, **memory.figures())
     log.info("Ray started in %.1f s", wall)
     return wall
 
 
-def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+def run_stages(cfg: AppConfig, run_dir: Path) -> dict[str, float]:
     """Run each requested stage; returns wall seconds per stage that ran. A stage's ``after`` may
     end the run at once (it raises) or once the later stages ran (it returns the error), as a
     collection that left symbols missing does (exit 3)."""
@@ -65,7 +67,7 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         counts = st.counts(result)
         if STAGES[name].recorded:
             record_stage(run_dir, name, timings[name], **counts, **memory.figures())
-        console.say("%s", stage_line(name, timings[name], counts))
+        console.say("%s", stage_line(name, timings[name], counts, STAGES[name].unit))
         deferred = st.after(cfg, run_dir, result) or deferred
     if deferred is not None:
         raise deferred

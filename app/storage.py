@@ -29,12 +29,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from functools import lru_cache
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from app.errors import ConfigError
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,6 @@ LOCAL_OUTPUT_KEYS = ("kis.token_dir",)
 INPUT_KEYS = ("data.path", "data.master_dir", "run_dir")
 DEFAULT_JOB_ROOT = "~/krx-ray"
 SECRET_WORDS = ("key", "secret", "token", "password", "credential")  # query options that are credentials
-_SHARED = True  # set by resolve_paths: whether every node sees the storage root
 
 
 @dataclass
@@ -118,7 +120,7 @@ def register_resolver() -> None:
         OmegaConf.register_new_resolver("storage_root", _root_resolver)
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: AppConfig) -> None:
     """A URI root must name a scheme pyarrow can write to, without credentials; job_root must be set."""
     root = cfg.storage.root
     if is_uri(root):
@@ -148,8 +150,19 @@ def absolute(value: str | os.PathLike) -> str:
     return str(value) if is_uri(str(value)) else str(Path(os.path.expanduser(str(value))).resolve())
 
 
-def _get(cfg: DictConfig, dotted: str):
-    return OmegaConf.select(cfg, dotted, default=None)
+def _get(cfg: AppConfig, dotted: str) -> Any:
+    node: Any = cfg
+    for key in dotted.split("."):
+        node = getattr(node, key, None)
+    return node
+
+
+def _set(cfg: AppConfig, dotted: str, value: Any) -> None:
+    *parents, key = dotted.split(".")
+    node: Any = cfg
+    for name in parents:
+        node = getattr(node, name)
+    setattr(node, key, value)
 
 
 def _absolute(value: str, base: Path | str) -> str:
@@ -159,21 +172,17 @@ def _absolute(value: str, base: Path | str) -> str:
     return join(base, path.as_posix()) if is_uri(str(base)) else str(Path(base) / path)
 
 
-def resolve_paths(cfg: DictConfig) -> Path:
+def resolve_paths(cfg: AppConfig) -> Path:
     """Make every path of ``cfg`` absolute (in place); returns the local storage root."""
     root = local_root(cfg.storage.root, cfg.storage.job_root)
     uri = str(cfg.storage.root) if is_uri(cfg.storage.root) else None
     cwd = Path.cwd()
-    with open_dict(cfg):
-        for keys, base in ((OUTPUT_KEYS, uri or root), (LOCAL_OUTPUT_KEYS, root), (INPUT_KEYS, cwd)):
-            for dotted in keys:
-                value = _get(cfg, dotted)
-                if value is not None and not is_uri(value):
-                    OmegaConf.update(cfg, dotted, _absolute(value, base), merge=False)
-        if cfg.get("runs"):
-            cfg.runs = [_absolute(r, cwd) for r in cfg.runs]
-    global _SHARED
-    _SHARED = bool(cfg.storage.shared) or uri is not None  # every node sees a URI
+    for keys, base in ((OUTPUT_KEYS, uri or root), (LOCAL_OUTPUT_KEYS, root), (INPUT_KEYS, cwd)):
+        for dotted in keys:
+            value = _get(cfg, dotted)
+            if value is not None and not is_uri(value):
+                _set(cfg, dotted, _absolute(value, base))
+    cfg.runs = [_absolute(r, cwd) for r in cfg.runs]
     return root
 
 
@@ -225,16 +234,21 @@ def run_from_own_copy() -> None:
     os.execve(sys.executable, [sys.executable, "-m", "app.main", *sys.argv[1:]], env)
 
 
-def warn_if_unshared(nodes: int) -> None:
+def is_shared(storage_cfg: StorageConfig) -> bool:
+    """Whether every node sees the storage root: a URI, or a mount the user marked shared."""
+    return bool(storage_cfg.shared) or is_uri(storage_cfg.root)
+
+
+def warn_if_unshared(nodes: int, storage_cfg: StorageConfig) -> None:
     """Ray Train/Tune checkpoint to ``storage_path``; on several nodes that must be shared storage."""
-    if nodes > 1 and not _SHARED:
+    if nodes > 1 and not is_shared(storage_cfg):
         log.warning(
             "this Ray cluster has %d nodes but storage is local to each: checkpoints need shared storage "
             "(fix: storage.root=<an NFS mount every node sees> storage.shared=true, or an s3:// / gs:// URI)", nodes,
         )
 
 
-def location(run_dir: Path, cfg: DictConfig) -> str:
+def location(run_dir: Path, cfg: AppConfig) -> str:
     """Where the user finds the run folder: its URI when storage.root is one, else its absolute path."""
     root = cfg.storage.root
     if not is_uri(root):
@@ -244,13 +258,13 @@ def location(run_dir: Path, cfg: DictConfig) -> str:
     return join(str(root), rel.as_posix())
 
 
-def checkpoint_root(run_dir: Path, cfg: DictConfig) -> str:
+def checkpoint_root(run_dir: Path, cfg: AppConfig) -> str:
     """Ray Train's ``storage_path`` for this run: ``checkpoints/`` of the run folder, on the URI when
     storage.root is one (so every node's workers write and restore from the same place)."""
     return join(location(run_dir, cfg), "checkpoints")
 
 
-def publish(run_dir: Path, cfg: DictConfig) -> str | None:
+def publish(run_dir: Path, cfg: AppConfig) -> str | None:
     """Copy the finished run folder to a URI ``storage.root``; returns the URI, None when local."""
     if not is_uri(cfg.storage.root):
         return None

@@ -145,7 +145,7 @@ def redis_prefix():
 
 
 def compose_config(*overrides: str):
-    """The pipeline's config as ``python -m app.main <overrides>`` would compose and validate it."""
+    """The pipeline's typed config as ``python -m app.main <overrides>`` would compose and validate it."""
     from hydra import compose, initialize_config_dir
 
     from app import config as schema
@@ -155,5 +155,4 @@ def compose_config(*overrides: str):
         overrides = (f"redis.url={shared_redis_url()}", *overrides)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose(config_name="config", overrides=list(overrides))
-    schema.validate(cfg)
-    return cfg
+    return schema.validate(cfg)  # the typed AppConfig every stage gets

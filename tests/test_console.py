@@ -88,9 +88,9 @@ def test_worker_setup_hook_prints_app_records_with_their_level(capsys, monkeypat
 
 
 def test_stage_and_epoch_lines():
-    assert stage_line("collect", 40.0, {"bars": 33000, "requests": 700, "rate_limit": 18}) == (
+    assert stage_line("collect", 40.0, {"bars": 33000, "requests": 700, "rate_limit": 18}, "bars") == (
         "collect   33,000 bars in 40.0 s (825 bars/s; 17.5 requests/s, limit 18)")
-    assert stage_line("train", 20.0, {"samples": 769000}) == "train     769,000 samples in 20.0 s (38,450 samples/s)"
+    assert stage_line("train", 20.0, {"samples": 769000}, "samples") == "train     769,000 samples in 20.0 s (38,450 samples/s)"
     assert stage_line("evaluate", 3.21, {}) == "evaluate  done in 3.2 s"
     row = {"epoch": 3, "train_loss": 6.14912e-4, "val_loss": 6.37e-4, "val_ic": 0.24331, "epoch_seconds": 4.26,
            "is_best": True}  # fmt: skip

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from app import stages
+from app.console import CONSOLE
 from app.data import collect
 from app.data.bar_source import BAR_SOURCES
 from app.errors import ConfigError
@@ -50,14 +52,16 @@ class MemorySource:
 MEMORY = MemorySource()
 
 
-def test_a_registered_stage_runs_and_is_recorded_in_order(tmp_path, monkeypatch):
-    monkeypatch.setitem(STAGES, "count", StageEntry("count", f"{__name__}:COUNTING"))
+def test_a_registered_stage_runs_and_is_recorded_in_order(tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(STAGES, "count", StageEntry("count", f"{__name__}:COUNTING", unit="rows"))
     monkeypatch.setattr(CountingStage, "calls", [])
     cfg = compose_config("stage=[count,doctor]", f"store.root={tmp_path / 'store'}", "redis.url=''")
     assert stages.stages_of(cfg) == ["doctor", "count"]
     monkeypatch.setitem(STAGES, "doctor", StageEntry("doctor", None, recorded=False))  # no Ray here
-    stages.run_stages(cfg, tmp_path / "run")
+    with caplog.at_level(logging.INFO, logger=CONSOLE):
+        stages.run_stages(cfg, tmp_path / "run")
     assert CountingStage.calls == ["preflight", "run"]
+    assert any(r.getMessage().startswith("count     7 rows in ") for r in caplog.records)  # its entry's unit
     timing = json.loads((tmp_path / "run" / "stage_timings.json").read_text())["count"]
     assert timing["rows"] == 7
     table = stage_table({"count": {"wall_s": 1.0, "rows": 7}, "collect": 2.0}, None, None)

@@ -85,20 +85,15 @@ def test_a_uri_root_gets_a_copy_of_the_finished_run_folder(tmp_path: Path, monke
 
 def test_several_nodes_without_shared_storage_warn_in_one_line(tmp_path: Path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    cfg = _compose()
-    storage.resolve_paths(cfg)
+    local = _compose().storage
     with caplog.at_level(logging.WARNING, logger="app.storage"):
-        storage.warn_if_unshared(1)
+        storage.warn_if_unshared(1, local)
         assert caplog.records == []
-        storage.warn_if_unshared(2)
+        storage.warn_if_unshared(2, local)
     assert len(caplog.records) == 1 and "checkpoints need shared storage" in caplog.records[0].getMessage()
-    storage.resolve_paths(_compose("storage.root=s3://bucket/krx"))  # every node sees the store and checkpoints
     caplog.clear()
-    storage.warn_if_unshared(2)
-    assert caplog.records == []
-    storage.resolve_paths(_compose("storage.shared=true"))
-    caplog.clear()
-    storage.warn_if_unshared(2)
+    storage.warn_if_unshared(2, _compose("storage.root=s3://bucket/krx").storage)  # every node sees a URI
+    storage.warn_if_unshared(2, _compose("storage.shared=true").storage)
     assert caplog.records == []
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING
 
 from app.data.sources import ApiSource, check_sim, open_kis, open_sim
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 
 class ApiBarSource:
@@ -15,11 +17,11 @@ class ApiBarSource:
                  checker: Callable[[DictConfig], None] | None = None) -> None:
         self.opener, self.checker = opener, checker
 
-    def check(self, cfg: DictConfig) -> None:
+    def check(self, cfg: AppConfig) -> None:
         if self.checker is not None:
             self.checker(cfg)
 
-    def collect(self, cfg: DictConfig, run_dir: Path, store_root: str) -> dict:
+    def collect(self, cfg: AppConfig, run_dir: Path, store_root: str) -> dict:
         from app.data.collect import collect_api
 
         with self.opener(cfg) as api:

@@ -15,8 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING
 
 from app import storage
 from app.contracts import parse_date
@@ -34,10 +33,13 @@ from app.kis.settings import KisSettings
 from app.progress import ProgressLine
 from app.run_folder import DATA_MANIFEST, RunFolder
 
+if TYPE_CHECKING:
+    from app.config import AppConfig
+
 log = logging.getLogger(__name__)
 
 
-def redis_url_of(cfg: DictConfig) -> str:
+def redis_url_of(cfg: AppConfig) -> str:
     """REDIS_URL (may carry a password) wins over ``redis.url``; "" means no Redis."""
     return os.environ.get(ENV_REDIS_URL) or cfg.redis.url or ""
 
@@ -58,7 +60,7 @@ def reachable_redis(url: str) -> str:
         return ""
 
 
-def kis_settings(cfg: DictConfig, api: ApiSource, redis_url: str) -> KisSettings:
+def kis_settings(cfg: AppConfig, api: ApiSource, redis_url: str) -> KisSettings:
     k = cfg.kis
     rate = api.rate_limit if api.name == "sim" and k.rate_limit is None else k.rate_limit
     return KisSettings(
@@ -160,7 +162,7 @@ def _collect_local(symbols: list[str], spec, settings, credentials, hot, batch_s
         actor.close()
 
 
-def actor_count(cfg: DictConfig, n_symbols: int, limit: float, shared_limiter: bool) -> int:
+def actor_count(cfg: AppConfig, n_symbols: int, limit: float, shared_limiter: bool) -> int:
     """Collection actors for this run. Actors are separate processes: without Redis they cannot
     share one limiter, and each would pace at the whole limit. One actor then holds it all; at
     KIS's 18 requests/s one actor is nowhere near busy, so nothing is lost but the CPU spread."""
@@ -174,13 +176,13 @@ def actor_count(cfg: DictConfig, n_symbols: int, limit: float, shared_limiter: b
     return wanted
 
 
-def _collect_ray(cfg: DictConfig, symbols: list[str], workers: int, spec, settings, credentials,
+def _collect_ray(cfg: AppConfig, symbols: list[str], workers: int, spec, settings, credentials,
                  hot) -> Iterator[dict]:
     import ray
 
     from app.ray_runtime import init_ray
 
-    init_ray(cfg.ray)
+    init_ray(cfg.ray, cfg.storage)
     if settings.redis_url and sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
         from app.data.redis_nodes import check_every_node
 
@@ -198,14 +200,14 @@ def _collect_ray(cfg: DictConfig, symbols: list[str], workers: int, spec, settin
     yield from ds.iter_batches(batch_size=None, batch_format="default")
 
 
-def _spec(cfg: DictConfig, source: str, store_root: str) -> CollectSpec:
+def _spec(cfg: AppConfig, source: str, store_root: str) -> CollectSpec:
     d = cfg.data
     return CollectSpec(freq=d.freq, start=parse_date(d.start, "data.start"),
                        end=parse_date(d.end, "data.end") if d.end else None,
                        adjusted=bool(d.adjusted), source=source, store_root=str(store_root))
 
 
-def _store_root(cfg: DictConfig) -> str:
+def _store_root(cfg: AppConfig) -> str:
     return storage.absolute(cfg.store.root)
 
 
@@ -224,14 +226,14 @@ def writing_store(root: str) -> Iterator[None]:
     store.mark_collecting(False)
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict:
+def run(cfg: AppConfig, run_dir: Path) -> dict:
     """Collect every requested symbol from the configured source; returns (and saves) the run's
     data manifest."""
     source = bar_source(resolve_source(cfg))
     return _finish(source.collect(cfg, run_dir, _store_root(cfg)), run_dir)
 
 
-def collect_api(cfg: DictConfig, api: ApiSource, root: str) -> dict:
+def collect_api(cfg: AppConfig, api: ApiSource, root: str) -> dict:
     """Collect from an API that speaks KIS (the real one or the simulator); returns the manifest."""
     symbols = resolve_symbols(cfg, api.master_host)
     redis_url = reachable_redis(redis_url_of(cfg))

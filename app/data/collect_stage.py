@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig, open_dict
+from typing import TYPE_CHECKING, Any
 
 from app.contracts import normalize_symbols
 from app.errors import AppError
 from app.stage_registry import BaseStage
 
+if TYPE_CHECKING:
+    from app.config import AppConfig
+
 log = logging.getLogger(__name__)
 
 
-def carry_symbols(cfg: DictConfig, manifest: Any) -> None:
+def carry_symbols(cfg: AppConfig, manifest: Any) -> None:
     """Later stages of this run work on the symbols collection resolved (e.g. from universe=all)."""
     if not isinstance(manifest, dict) or not manifest.get("symbols"):
         return
@@ -28,12 +29,11 @@ def carry_symbols(cfg: DictConfig, manifest: Any) -> None:
         ok = [s for s in normalize_symbols(cfg.data.symbols) if s not in failed]
     else:
         ok = [s for s, o in manifest["symbols"].items() if o.get("status") != "failed"]
-    with open_dict(cfg):
-        cfg.data.symbols = ok
+    cfg.data.symbols = ok
 
 
 class CollectStage(BaseStage):
-    def run(self, cfg: DictConfig, run_dir: Path) -> dict:
+    def run(self, cfg: AppConfig, run_dir: Path) -> dict:
         from app.data.collect import run
 
         return run(cfg, run_dir)
@@ -44,7 +44,7 @@ class CollectStage(BaseStage):
         t = result.get("totals", {})
         return {"bars": t.get("bars_fetched"), "requests": t.get("requests"), "rate_limit": t.get("rate_limit")}
 
-    def after(self, cfg: DictConfig, run_dir: Path, result: Any) -> AppError | None:
+    def after(self, cfg: AppConfig, run_dir: Path, result: Any) -> AppError | None:
         from app.data.collect import incomplete_error
 
         carry_symbols(cfg, result)

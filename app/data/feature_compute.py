@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 
 from app.contracts import BARS_SCHEMA, KST_NAME
 from app.data.alpha import alpha158, returns_and_volume, rolling_context, validate_alpha158
-from app.data.feature_config import FeaturesConfig, LabelConfig, coerce
+from app.data.feature_config import FeaturesConfig, LabelConfig
+from app.typed import typed
 from app.data.indicators import scale_free_companions, ta_indicators, validate_indicators
 from app.data.labels import forward_labels, validate_label
 from app.data.panel import Layout
@@ -145,7 +146,7 @@ def _probe_bars(n: int) -> pa.Table:
 
 @functools.lru_cache(maxsize=32)
 def _probe(cfg_json: str) -> tuple[tuple[str, ...], int]:
-    cfg = dataclasses.replace(coerce(FeaturesConfig, json.loads(cfg_json)), session_bound=False)  # one long series
+    cfg = dataclasses.replace(typed(FeaturesConfig, json.loads(cfg_json)), session_bound=False)  # one long series
     periods = [
         *cfg.indicators.sma, *cfg.indicators.ema, *cfg.indicators.atr, *cfg.indicators.adx, *cfg.returns,
         *cfg.volatility, *cfg.volume_z, *cfg.alpha158.windows, cfg.indicators.macd_slow + cfg.indicators.macd_signal,
@@ -157,7 +158,7 @@ def _probe(cfg_json: str) -> tuple[tuple[str, ...], int]:
 
 
 def _cfg_key(cfg: FeaturesConfig) -> str:
-    return json.dumps(asdict(coerce(FeaturesConfig, cfg)), sort_keys=True)
+    return json.dumps(asdict(typed(FeaturesConfig, cfg)), sort_keys=True)
 
 
 def feature_names(cfg: FeaturesConfig) -> list[str]:
@@ -175,7 +176,7 @@ def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None) -> int:
     defined = _probe(_cfg_key(cfg))[1]
     if rtol is None:
         return defined
-    return max(defined, recursive_warmup(coerce(FeaturesConfig, cfg).indicators, rtol))
+    return max(defined, recursive_warmup(typed(FeaturesConfig, cfg).indicators, rtol))
 
 
 def _ts_array(seconds: np.ndarray) -> pa.Array:

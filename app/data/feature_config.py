@@ -1,17 +1,16 @@
 """Config of the feature, label, split and window stages: plain dataclasses with defaults.
 
 Kept free of Hydra so the data layer can be used and tested alone; ``app.config`` registers them in
-the schema. :func:`coerce` turns whatever a caller holds (a dataclass, a dict, an OmegaConf node)
-into these classes, so every stage function accepts either.
+the schema; :func:`app.typed.typed` reads them back from a manifest or a bundle.
 """
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional, TypeVar
+from typing import Optional
 
-from app.errors import ConfigError
+
+#: The most symbols one features task (and its file) holds when ``symbols_per_task`` is sized to the cluster.
+MAX_SYMBOLS_PER_TASK = 32
 
 #: Columns fed to the model by default: every scale-free feature (see docs/features.md).
 DEFAULT_MODEL_COLUMNS = [
@@ -92,7 +91,7 @@ class FeaturesConfig:
     model_columns: list[str] = field(default_factory=lambda: list(DEFAULT_MODEL_COLUMNS))  # globs
     warmup: str = "mask"  # mask: keep warm-up rows with warmup=true; drop: leave them out
     session_bound: Optional[bool] = None  # features restart every session; None = for intraday bars
-    symbols_per_task: Optional[int] = None  # None = sized to the cluster (at most 64)
+    symbols_per_task: Optional[int] = None  # None = sized to the cluster (at most MAX_SYMBOLS_PER_TASK)
     num_cpus_per_task: float = 1.0
     compression: str = "snappy"
 
@@ -149,46 +148,3 @@ class DataPipelineConfig:
     label: LabelConfig = field(default_factory=LabelConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     windows: WindowsConfig = field(default_factory=WindowsConfig)
-
-
-T = TypeVar("T")
-
-
-def coerce(cls: type[T], value: Any) -> T:
-    """``value`` as a ``cls`` instance: dataclasses pass through, mappings are converted recursively."""
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    if dataclasses.is_dataclass(value):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if not isinstance(value, Mapping) and not hasattr(value, "items"):
-        raise ConfigError(f"expected a {cls.__name__} mapping, got {type(value).__name__}", "check the config group")
-    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {}
-    for key, item in value.items():
-        key = str(key)
-        if key not in known:
-            raise ConfigError(f"unknown key {cls.__name__}.{key}", f"use one of {', '.join(known)}")
-        nested = _nested_class(known[key])
-        kwargs[key] = coerce(nested, item) if nested else _plain(item)
-    return cls(**kwargs)
-
-
-def _nested_class(f: dataclasses.Field) -> type | None:
-    factory = f.default_factory
-    if factory is dataclasses.MISSING:
-        return None
-    sample = factory()
-    return type(sample) if dataclasses.is_dataclass(sample) else None
-
-
-def _plain(item: Any) -> Any:
-    """OmegaConf lists/dicts as plain Python containers."""
-    if isinstance(item, (str, bytes)):
-        return item
-    if hasattr(item, "items"):
-        return {str(k): _plain(v) for k, v in item.items()}
-    if hasattr(item, "__iter__"):
-        return [_plain(v) for v in item]
-    return item

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
-from omegaconf import DictConfig
 
 from app.data.file_source import BAD_ROWS, check_rows, load_file
 from app.data.sources import describe_file
@@ -15,8 +15,11 @@ from app.data.store import BarStore
 from app.errors import ConfigError
 from app.run_folder import REJECTED_ROWS, RunFolder
 
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
-def collect_file(cfg: DictConfig, run_dir: Path, root: str) -> dict:
+
+def collect_file(cfg: AppConfig, run_dir: Path, root: str) -> dict:
     """Validate a user's file and store it under the bars contract; returns the data manifest."""
     started = time.perf_counter()
     path = Path(cfg.data.path).expanduser()
@@ -45,7 +48,7 @@ def collect_file(cfg: DictConfig, run_dir: Path, root: str) -> dict:
 
 
 class FileSource:
-    def check(self, cfg: DictConfig) -> None:
+    def check(self, cfg: AppConfig) -> None:
         data = cfg.data
         if data.on_bad_rows not in BAD_ROWS:
             raise ConfigError(f"data.on_bad_rows={data.on_bad_rows!r} is unknown",
@@ -58,7 +61,7 @@ class FileSource:
             raise ConfigError(f"data.path={data.path} is not a file",
                               "give the path of a CSV or Parquet file of bars")
 
-    def collect(self, cfg: DictConfig, run_dir: Path, store_root: str) -> dict:
+    def collect(self, cfg: AppConfig, run_dir: Path, store_root: str) -> dict:
         return collect_file(cfg, run_dir, store_root)
 
 

@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 
 from app.data.alpha import alpha158, returns_and_volume, rolling_context
 from app.data.feature_compute import calendar_columns, feature_names, session_days, validate_features, warmup_bars
-from app.data.feature_config import FeaturesConfig, coerce
+from app.data.feature_config import FeaturesConfig
+from app.typed import typed
 from app.data.indicators import GROUPS, RECURSIVE, scale_free_companions, ta_indicators
 from app.data.warmup import DEFAULT_RTOL
 from app.errors import DataError
@@ -40,7 +41,7 @@ class NewestFeatures:
     """``NewestFeatures(cfg)(panels, ts)``: the (symbols, features) matrix of each column's newest bar."""
 
     def __init__(self, cfg: FeaturesConfig | Mapping | None = None, rtol: float = DEFAULT_RTOL) -> None:
-        self.cfg = coerce(FeaturesConfig, cfg)
+        self.cfg = typed(FeaturesConfig, cfg)
         validate_features(self.cfg)
         self.names = feature_names(self.cfg)
         self.tail_bars = warmup_bars(self.cfg) + 1

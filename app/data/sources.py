@@ -7,17 +7,20 @@ sources by name are in :mod:`app.data.bar_source`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from omegaconf import DictConfig, OmegaConf
+from typing import TYPE_CHECKING
 
 from app.kis.credentials import Credentials, credentials_available
 from app.kis.master import MASTER_HOST
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ class ApiSource:
     description: dict | None = None  # what market the bars are of (see describe_*), for reports
 
 
-def resolve_source(cfg: DictConfig) -> str:
+def resolve_source(cfg: AppConfig) -> str:
     """``auto`` means real KIS when credentials are in the environment, else the simulator."""
     source = cfg.data.source
     if source == "auto":
@@ -42,9 +45,9 @@ def resolve_source(cfg: DictConfig) -> str:
     return source
 
 
-def sim_config(cfg: DictConfig, credentials: Credentials):
+def sim_config(cfg: AppConfig, credentials: Credentials):
     """The embedded simulator's config, from ``data.sim``."""
-    from app.sim.config import FaultConfig, MarketConfig, SimConfig
+    from app.sim.config import MarketConfig, SimConfig
 
     sim = cfg.data.sim
     market = MarketConfig(seed=sim.seed, n_symbols=sim.n_symbols, start=sim.start, today=sim.today)
@@ -58,7 +61,7 @@ def sim_config(cfg: DictConfig, credentials: Credentials):
         token_lifetime_s=6 * 3600.0,
         app_keys={credentials.app_key: credentials.app_secret},
         market=market,
-        faults=FaultConfig(**OmegaConf.to_container(sim.faults)),
+        faults=dataclasses.replace(sim.faults),  # the run's own copy: the simulator may change it
     )
 
 
@@ -87,14 +90,14 @@ def describe_file(path: Path) -> dict:
 
 
 @contextlib.contextmanager
-def open_kis(cfg: DictConfig) -> Iterator[ApiSource]:
+def open_kis(cfg: AppConfig) -> Iterator[ApiSource]:
     """Real KIS, with the credentials of the environment (checked here, in one line)."""
     Credentials.from_env()
     yield ApiSource("kis", cfg.kis.base_url, None, MASTER_HOST, None, description=describe_kis(cfg.kis.env))
 
 
 @contextlib.contextmanager
-def open_sim(cfg: DictConfig) -> Iterator[ApiSource]:
+def open_sim(cfg: AppConfig) -> Iterator[ApiSource]:
     """The embedded simulator, started here with a throwaway key pair and stopped on exit."""
     from app.sim.runner import start_sim_process
 
@@ -110,7 +113,7 @@ def open_sim(cfg: DictConfig) -> Iterator[ApiSource]:
         handle.stop()
 
 
-def check_sim(cfg: DictConfig) -> None:
+def check_sim(cfg: AppConfig) -> None:
     """The embedded simulator's own checks, reported under ``data.sim.*`` before anything starts."""
     from app.errors import ConfigError
     from app.sim.config import validate as validate_sim

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import urllib.request
 from pathlib import Path
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING
 
 from app.contracts import normalize_symbols
 from app.errors import ConfigError, ServiceError
 from app.kis.master import MASTER_PATHS, Listing, parse_master_zip, stock_universe
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ def listings(master_dir: str | None, host: str) -> list[Listing]:
     return out
 
 
-def resolve_symbols(cfg: DictConfig, master_host: str) -> list[str]:
+def resolve_symbols(cfg: AppConfig, master_host: str) -> list[str]:
     """The run's symbols in a stable order, ``data.limit`` applied."""
     data = cfg.data
     if data.symbols:

@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.data.allocator import keep_freed_memory
-from app.data.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig, coerce
+from app.data.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig
+from app.typed import typed
 from app.data.features import FeaturesInfo, read_features, read_manifest
 from app.data.labels import label_reach
 from app.data.panel import Layout
@@ -254,8 +255,8 @@ class WindowData:
 
 
 def _groups(cfg: Any) -> tuple[FeaturesConfig, SplitConfig, WindowsConfig]:
-    return (coerce(FeaturesConfig, getattr(cfg, "features", None)), coerce(SplitConfig, getattr(cfg, "split", None)),
-            coerce(WindowsConfig, getattr(cfg, "windows", None)))  # fmt: skip
+    return (typed(FeaturesConfig, getattr(cfg, "features", None)), typed(SplitConfig, getattr(cfg, "split", None)),
+            typed(WindowsConfig, getattr(cfg, "windows", None)))  # fmt: skip
 
 
 def _check_windows(wcfg: WindowsConfig, info: FeaturesInfo) -> None:
@@ -281,7 +282,7 @@ def make_window_datasets(features_path: str, cfg: Any, *, split: Split | None = 
     names = select_features(info.feature_columns, list(fcfg.model_columns))
     calendar = read_calendar(info)
     if split is None:
-        split = resolve_split(calendar, scfg, label_reach(coerce(LabelConfig, info.label)))
+        split = resolve_split(calendar, scfg, label_reach(typed(LabelConfig, info.label)))
     if scaler is None:
         scaler = fit_scaler(info, names, split, wcfg, calendar)
     elif scaler.feature_names != names:
@@ -298,7 +299,7 @@ def walk_forward_splits(features_path: str, cfg: Any) -> list[Split]:
     """The walk-forward folds of a features dataset (pass each to ``make_window_datasets(split=...)``)."""
     _, scfg, _ = _groups(cfg)
     info = read_manifest(features_path)
-    embargo = embargo_of(scfg, label_reach(coerce(LabelConfig, info.label)))
+    embargo = embargo_of(scfg, label_reach(typed(LabelConfig, info.label)))
     return walk_forward(read_calendar(info), scfg.walk_forward, embargo)
 
 

@@ -1,14 +1,11 @@
 """Evaluation settings (the ``evaluate`` config group): portfolios, execution and KRX costs.
 
-Plain dataclasses with defaults so tests and notebooks need no Hydra; the same classes can be
-registered as a structured config. ``as_evaluate_config`` accepts an instance, a mapping or an
-OmegaConf node and checks every value once.
+Plain dataclasses with defaults so tests and notebooks need no Hydra; the schema registers them as
+a structured config. Each checks its values when built (``__post_init__``).
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -30,7 +27,7 @@ class TaxRate:
 
 
 def krx_sell_tax() -> list[TaxRate]:
-    """KOSPI/KOSDAQ totals by settlement date; sources in conf/evaluate/default.yaml and docs/report.md."""
+    """KOSPI/KOSDAQ totals by settlement date; the sources of each rate are listed in docs/report.md."""
     return [
         TaxRate("1996-01-01", 0.0030),
         TaxRate("2019-06-03", 0.0025),
@@ -49,6 +46,9 @@ class CostConfig:
     settlement_lag: int = 2  # sessions from trade to settlement (T+2); the tax follows the settlement date
     slippage_ticks: float = 1.0  # per side, in KRX ticks of the execution price
     borrow_rate_annual: float = 0.03  # short positions: stock-loan fee on the short market value
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         for name in ("commission_rate", "slippage_ticks", "borrow_rate_annual"):
@@ -97,6 +97,9 @@ class EvaluateConfig:
     folds: list[FoldRange] = field(default_factory=list)  # else: date ranges of the folds
     costs: CostConfig = field(default_factory=CostConfig)
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         if self.execution not in EXECUTIONS:
             raise ConfigError(f"evaluate.execution={self.execution!r} is unknown", "use open or close")
@@ -127,35 +130,3 @@ def _date(text: Any, key: str) -> dt.date:
     except ValueError:
         raise ConfigError(f"{key}={text!r} is not a date", "write YYYY-MM-DD") from None
 
-
-_LIST_ITEMS = {("CostConfig", "sell_tax"): TaxRate, ("EvaluateConfig", "folds"): FoldRange}
-
-
-def _build(cls: type, value: Any, where: str) -> Any:
-    """``cls`` from a mapping, recursing into nested dataclasses and lists of them."""
-    if isinstance(value, cls):
-        return value
-    if not hasattr(value, "items"):
-        raise ConfigError(f"{where} must be a mapping, got {type(value).__name__}", "check the evaluate config group")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, item in value.items():
-        if key not in known:
-            raise ConfigError(f"unknown key {where}.{key}", f"use one of {', '.join(known)}")
-        item_cls = _LIST_ITEMS.get((cls.__name__, key))
-        default = known[key].default_factory
-        if item_cls is not None:
-            kwargs[key] = [_build(item_cls, v, f"{where}.{key}[]") for v in (item or [])]
-        elif default is not dataclasses.MISSING and dataclasses.is_dataclass(sample := default()):
-            kwargs[key] = _build(type(sample), item, f"{where}.{key}")
-        elif hasattr(item, "__iter__") and not isinstance(item, (str, bytes)):
-            kwargs[key] = list(item)
-        else:
-            kwargs[key] = item
-    return cls(**kwargs)
-
-
-def as_evaluate_config(value: "EvaluateConfig | Mapping[str, Any] | None") -> EvaluateConfig:
-    cfg = EvaluateConfig() if value is None else _build(EvaluateConfig, value, "evaluate")
-    cfg.validate()
-    return cfg

@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
 from app.evaluate.baselines import fit_ridge, last_step
 from app.evaluate.metrics import forecast_metrics
 from app.evaluate.panel import with_prediction_column
 from app.run_folder import DATA_MANIFEST
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ def add_baselines(preds: pd.DataFrame, data, alpha: float) -> pd.DataFrame:
     return out
 
 
-def add_oracle(preds: pd.DataFrame, cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
+def add_oracle(preds: pd.DataFrame, cfg: AppConfig, run_dir: Path) -> pd.DataFrame:
     """On simulator data, the oracle of the same simulated market (rebuilt from its seed)."""
     from app.data.sources import resolve_source, sim_config
     from app.kis.credentials import Credentials
@@ -71,7 +74,7 @@ def test_metrics(preds: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-def with_references(preds: pd.DataFrame, data, alpha: float, cfg: DictConfig,
+def with_references(preds: pd.DataFrame, data, alpha: float, cfg: AppConfig,
                     run_dir: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
     """The model's predictions with every reference column, and ``{"test": metrics}`` of all of them."""
     preds = add_oracle(add_baselines(preds, data, alpha), cfg, run_dir)

@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from app.evaluate import forecast, portfolios
 from app.evaluate.backtest import BacktestResult, Rebalance, rebalance_rows, run_backtest
-from app.evaluate.config import EvaluateConfig, as_evaluate_config, no_costs
+from app.evaluate.config import EvaluateConfig, no_costs
+from app.typed import typed
 from app.evaluate.jsonable import json_ready
 from app.evaluate.panel import PricePanel, check_predictions, prediction_columns, price_panel
 from app.evaluate.performance import drawdown, portfolio_metrics
@@ -107,7 +108,7 @@ def _benchmark(signals: _Signals, cfg: EvaluateConfig, series: list) -> tuple[np
 def evaluate_run(predictions: pd.DataFrame | pa.Table, bars: pd.DataFrame | pa.Table,
                  cfg: EvaluateConfig | Mapping[str, Any] | None = None) -> Evaluation:
     """Forecast and backtest metrics of every forecaster in ``predictions`` (see module doc)."""
-    cfg = as_evaluate_config(cfg)
+    cfg = typed(EvaluateConfig, cfg, "evaluate")
     preds = check_predictions(predictions)
     frame, splits, notes = out_of_sample(preds, cfg)
     folds, fold_notes = folds_of(frame, cfg)

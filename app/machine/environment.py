@@ -4,13 +4,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING, Any
 
 from app.kis.credentials import credentials_available
 from app.machine import probe
 from app.run_folder import ENVIRONMENT, RunFolder
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ ENV_FILE = ENVIRONMENT
 SECTIONS = ("python", "torch", "cuda", "gpus", "ray", "redis", "kis", "disk", "market")
 
 
-def data_source(cfg: DictConfig) -> str:
+def data_source(cfg: AppConfig) -> str:
     """``data.source`` with ``auto`` resolved the way collection resolves it (credentials or not)."""
     source = str(cfg.data.source)
     if source == "auto":
@@ -26,7 +27,7 @@ def data_source(cfg: DictConfig) -> str:
     return source
 
 
-def gather(cfg: DictConfig) -> dict[str, Any]:
+def gather(cfg: AppConfig) -> dict[str, Any]:
     """Every section of ``environment.json``; Ray's cluster figures only if this process runs Ray."""
     from app.data.collect import redis_url_of
 
@@ -77,7 +78,7 @@ def lines(env: dict[str, Any]) -> list[str]:
     ]
 
 
-def check(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+def check(cfg: AppConfig, run_dir: Path) -> dict[str, Any]:
     """Probe, write ``environment.json`` into the run folder and log the block; returns the sections."""
     env = gather(cfg)
     write(run_dir, env)

@@ -24,14 +24,7 @@ META_FILE = "meta.json"
 
 
 def plain_model_cfg(model_cfg: Any) -> dict:
-    """The model node as a plain JSON-able dict (accepts a DictConfig or any mapping)."""
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(model_cfg, DictConfig):
-            model_cfg = OmegaConf.to_container(model_cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf ships with hydra
-        pass
+    """The model node as a plain JSON-able dict; one without ``_target_`` is a config error."""
     if not isinstance(model_cfg, Mapping) or "_target_" not in model_cfg:
         raise ConfigError(
             "the model config has no _target_",

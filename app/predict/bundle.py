@@ -95,20 +95,21 @@ class BundleSource:
 def bundle_document(checkpoint: Path, data: Any, src: BundleSource) -> dict[str, Any]:
     """The bundle.json content of a best checkpoint and its windows (:class:`app.data.windows.WindowData`)."""
     from app.data.feature_compute import warmup_bars
-    from app.data.feature_config import FeaturesConfig, coerce
+    from app.data.feature_config import FeaturesConfig
+    from app.typed import typed
     from app.data.features import read_manifest
     from app.data.warmup import DEFAULT_RTOL
     from app.models.factory import read_meta
 
     meta, info = read_meta(checkpoint), read_manifest(data.features_path)
-    features = asdict(coerce(FeaturesConfig, {**info.features, "path": None}))  # the path is this machine's
+    features = asdict(typed(FeaturesConfig, {**info.features, "path": None}))  # the path is this machine's
     return {
         "format": FORMAT, "run": src.run, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "package_version": package_version(), "config_digest": src.config_digest,
         "model": {**meta["model_cfg"], "n_features": int(meta["n_features"])}, "best_epoch": meta.get("epoch"),
         "features": features, "feature_columns": list(info.feature_columns), "model_columns": list(data.feature_names),
         "scaler": data.scaler.to_dict(), "seq_len": int(data.seq_len),
-        "warmup_bars": warmup_bars(coerce(FeaturesConfig, features), DEFAULT_RTOL), "warmup_rtol": DEFAULT_RTOL,
+        "warmup_bars": warmup_bars(typed(FeaturesConfig, features), DEFAULT_RTOL), "warmup_rtol": DEFAULT_RTOL,
         "label": dict(info.label), "target": data.target, "freq": info.freq,
         "train_period": {k: v for k, v in data.split.train.to_dict().items() if k in ("start", "end")},
         "split": data.split.to_dict(), "symbols": sorted(info.symbols),
@@ -161,10 +162,8 @@ def read_bundle(path: str | Path) -> tuple[dict[str, Any], Path]:
 
 def save_run_bundle(cfg: Any, run_dir: str | Path, checkpoint: str | Path, data: Any) -> Path:
     """The bundle of a finished run: what train and tune call once their best checkpoint is final."""
-    from omegaconf import OmegaConf
-
     run_dir = Path(run_dir)
-    plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    plain = asdict(cfg)
     source = (RunFolder(run_dir).read_json(DATA_MANIFEST) or {}).get("source")
     store_root = str(Path(str(plain["store"]["root"])).expanduser().resolve())
     src = BundleSource(f"{run_dir.parent.name}/{run_dir.name}", plain["data"], store_root, source,

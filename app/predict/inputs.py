@@ -6,23 +6,26 @@ data.path=...`` changes the source and keeps everything else the run used.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from omegaconf import DictConfig, open_dict
 
 from app.contracts import BARS_SCHEMA, KST_NAME
 from app.data.store import BarStore
 from app.errors import ConfigError, DataError
 from app.predict.bundle import read_bundle
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 READ_THREADS = 4  # store partitions read at once
 #: data.* keys that pick the symbols; when none is given the bundle's symbols are scored.
@@ -48,32 +51,33 @@ def given(key: str, keys: Iterable[str]) -> bool:
     return any(k == key or k.startswith(key + ".") for k in keys)
 
 
-def _merge(node: DictConfig, trained: Mapping[str, Any], prefix: str, keys: set[str]) -> None:
+def _merge(node: Any, trained: Mapping[str, Any], prefix: str, keys: set[str]) -> None:
+    """Set each field of the typed section ``node`` the command line did not give from ``trained``."""
     for name, value in trained.items():
         key = f"{prefix}.{name}"
-        if name not in node:
+        if not hasattr(node, name):
             continue
-        if isinstance(value, Mapping) and isinstance(node[name], DictConfig):
-            _merge(node[name], value, key, keys)
+        current = getattr(node, name)
+        if isinstance(value, Mapping) and dataclasses.is_dataclass(current):
+            _merge(current, value, key, keys)
         elif not given(key, keys):
-            node[name] = value
+            setattr(node, name, value)
 
 
-def apply_run_data(cfg: DictConfig, doc: dict[str, Any], keys: set[str]) -> None:
+def apply_run_data(cfg: AppConfig, doc: dict[str, Any], keys: set[str]) -> None:
     """Fill every data/store key the command line did not set with the training run's value."""
     if given("data.freq", keys) and cfg.data.freq != doc["freq"]:
         raise ConfigError(f"data.freq={cfg.data.freq} but the model was trained on {doc['freq']} bars",
                           f"drop data.freq or use data.freq={doc['freq']}")  # fmt: skip
-    with open_dict(cfg):
-        _merge(cfg.data, doc["data"], "data", keys | set(SYMBOL_KEYS))  # the symbols: all given, or the bundle's
-        if not any(given(k, keys) for k in SYMBOL_KEYS):
-            cfg.data.symbols, cfg.data.universe, cfg.data.limit = list(doc["symbols"]), None, None
-        if not given("store.root", keys) and doc.get("store_root"):
-            cfg.store.root = doc["store_root"]
-        cfg.data.freq = doc["freq"]
+    _merge(cfg.data, doc["data"], "data", keys | set(SYMBOL_KEYS))  # the symbols: all given, or the bundle's
+    if not any(given(k, keys) for k in SYMBOL_KEYS):
+        cfg.data.symbols, cfg.data.universe, cfg.data.limit = list(doc["symbols"]), None, None
+    if not given("store.root", keys) and doc.get("store_root"):
+        cfg.store.root = doc["store_root"]
+    cfg.data.freq = doc["freq"]
 
 
-def check(cfg: DictConfig) -> None:
+def check(cfg: AppConfig) -> None:
     """Config-time checks of ``stage=predict`` (exit 2 before any work): a readable bundle, valid dates."""
     if not cfg.run_dir:
         raise ConfigError("stage=predict needs run_dir", "add run_dir=experiments/<experiment>/<date_time>")

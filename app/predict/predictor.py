@@ -17,7 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from app.data.feature_config import FeaturesConfig, LabelConfig, coerce
+from app.data.feature_config import FeaturesConfig, LabelConfig
+from app.typed import typed
 from app.data.scalers import FeatureScaler
 from app.predict.bundle import _damaged, bundle_dir, read_bundle
 from app.predict.recipe import Recipe, windows_parallel
@@ -38,8 +39,8 @@ class Predictor:
 
     def __init__(self, doc: dict[str, Any], model: torch.nn.Module, where: Path) -> None:
         self.doc, self.model, self.path = doc, model, where
-        self.features = coerce(FeaturesConfig, doc["features"])
-        self.label = coerce(LabelConfig, {**doc["label"], "rank": False})  # scoring never needs the rank label
+        self.features = typed(FeaturesConfig, doc["features"])
+        self.label = typed(LabelConfig, {**doc["label"], "rank": False})  # scoring never needs the rank label
         self.scaler = FeatureScaler.from_dict(doc["scaler"])
         self.columns = list(doc["model_columns"])
         self.seq_len = int(doc["seq_len"])

@@ -13,10 +13,9 @@ import datetime as dt
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from omegaconf import DictConfig
 
 from app import storage
 from app.contracts import KST, normalize_symbols
@@ -28,12 +27,15 @@ from app.predict.predictor import Predictor
 from app.run_folder import PORTFOLIO_CSV, PREDICT_SUMMARY, SIGNALS, SIGNALS_CSV, RunFolder
 from app.stage_registry import BaseStage
 
+if TYPE_CHECKING:
+    from app.config import AppConfig
+
 log = logging.getLogger(__name__)
 #: The console's logger: the tables are for the person at the terminal, not only for run.log.
 console = logging.getLogger("app.console")
 
 
-def _collect(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+def _collect(cfg: AppConfig, run_dir: Path) -> dict[str, Any] | None:
     if not cfg.predict.collect:
         return None
     from app.data.collect import run as collect
@@ -41,7 +43,7 @@ def _collect(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     return collect(cfg, run_dir)
 
 
-def _symbols(cfg: DictConfig, manifest: dict[str, Any] | None, store: BarStore) -> list[str]:
+def _symbols(cfg: AppConfig, manifest: dict[str, Any] | None, store: BarStore) -> list[str]:
     """The symbols to score: data.symbols, else what collection resolved, else the whole store."""
     if cfg.data.symbols:
         return normalize_symbols(cfg.data.symbols)
@@ -91,7 +93,7 @@ def _report(out: pd.DataFrame, held: pd.DataFrame, summary: dict[str, Any], show
             log.warning("%s: %s", text, summary[kind])
 
 
-def _window(cfg: DictConfig, predictor: Predictor, store: BarStore, symbols: list[str]) -> Trailing:
+def _window(cfg: AppConfig, predictor: Predictor, store: BarStore, symbols: list[str]) -> Trailing:
     """The bars to score and their trailing history; no bar in range at all is an error."""
     freq = str(cfg.data.freq)
     start = parse_bound(cfg.predict.start, "predict.start", end=False)
@@ -103,19 +105,19 @@ def _window(cfg: DictConfig, predictor: Predictor, store: BarStore, symbols: lis
     return window
 
 
-def _book(cfg: DictConfig, out: pd.DataFrame, window: Trailing) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _book(cfg: AppConfig, out: pd.DataFrame, window: Trailing) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The backtest's top-k book after the newest scored bar, and when it would trade."""
     from app.evaluate.stage import settings_from
     from app.krx.calendar import next_session_after
 
-    settings = settings_from(cfg)
+    settings = settings_from(cfg.evaluate, cfg.label.horizon)
     newest = out[out["ts"] == out["ts"].max()]
     as_of = newest["ts"].max().date() if len(newest) else dt.datetime.fromtimestamp(window.end, KST).date()
     held = sig.book(newest, _last_close(window.bars), settings.top_k, settings.capital, next_session_after(as_of))
     return held, {"as_of": str(as_of), "next_session": str(next_session_after(as_of)), "top_k": settings.top_k}
 
 
-def predict_run(cfg: DictConfig, run_dir: Path, keys: set[str]) -> dict[str, Any]:
+def predict_run(cfg: AppConfig, run_dir: Path, keys: set[str]) -> dict[str, Any]:
     """The stage with the command line's keys given explicitly (tests pass them; the CLI reads Hydra's)."""
     predictor = Predictor.load(Path(str(cfg.run_dir)))
     apply_run_data(cfg, predictor.doc, keys)
@@ -145,13 +147,13 @@ def _last_close(bars) -> pd.Series:
     return frame.groupby("symbol")["close"].last()
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+def run(cfg: AppConfig, run_dir: Path) -> dict[str, Any]:
     """Pipeline entry ``(cfg, run_dir)``."""
     return predict_run(cfg, Path(run_dir), cli_keys())
 
 
 class PredictStage(BaseStage):
-    def run(self, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    def run(self, cfg: AppConfig, run_dir: Path) -> dict[str, Any]:
         return run(cfg, run_dir)
 
 

@@ -6,6 +6,7 @@ what the pipeline passes in (timings, resources, a fresh evaluation) takes prece
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -19,9 +20,10 @@ from app.contracts import KST
 from app.errors import AppError
 from app.evaluate.jsonable import json_ready
 from app.evaluate.results import Evaluation
-from app.evaluate.stage import evaluate_folder, lookup
+from app.evaluate.stage import evaluate_folder, settings_from
 from app.report import plots_eval, plots_run, sources
 from app.report.config import ReportConfig
+from app.report.sources import lookup
 from app.report.schema import SCHEMA_VERSION, validate_report
 from app.report.style import caption
 from app.report.summary_md import render
@@ -36,14 +38,10 @@ SUMMARY_FILE = run_folder.SUMMARY_MD
 
 
 def _plain(config: Any) -> dict | None:
+    """The run's typed config as the plain dict the report shows (a dict passes through)."""
     if config is None or isinstance(config, dict):
         return config
-    try:
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
-    except Exception:
-        return dict(config)
+    return dataclasses.asdict(config)
 
 
 def _evaluation(run_dir: Path, resolved: dict | None, bars: pd.DataFrame | None, notes: list[str]) -> Evaluation | None:
@@ -55,7 +53,9 @@ def _evaluation(run_dir: Path, resolved: dict | None, bars: pd.DataFrame | None,
         notes.append("no predictions.parquet in the run folder: no forecast or backtest results")
         return None
     try:
-        return evaluate_folder(run_dir, resolved, bars)
+        settings = settings_from(lookup(resolved, "evaluate"), lookup(resolved, "label.horizon", 1))
+        store_root, freq = lookup(resolved, "store.root", "data"), str(lookup(resolved, "data.freq", "D"))
+        return evaluate_folder(run_dir, settings, store_root, freq, bars)
     except AppError as exc:
         notes.append(f"evaluation could not be rebuilt: {exc.one_line()}")
         log.warning("evaluation could not be rebuilt: %s", exc.one_line())

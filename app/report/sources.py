@@ -83,6 +83,16 @@ def read_config(run_dir: Path) -> dict | None:
         return OmegaConf.to_container(OmegaConf.load(path), resolve=False)  # type: ignore[return-value]
 
 
+def lookup(config: Mapping[str, Any] | None, dotted: str, default: Any = None) -> Any:
+    """``a.b`` of a saved (plain) config, or ``default`` when any level is missing."""
+    node: Any = config
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or node.get(key) is None:
+            return default
+        node = node[key]
+    return node
+
+
 def read_json(path: Path) -> Any:
     if not path.exists():
         return None

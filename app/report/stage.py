@@ -1,15 +1,16 @@
 """The ``report`` stage, and the small record of stage timings the report reads."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.evaluate.stage import lookup
-from app.report.build import REPORT_FILE, ReportConfig, build_report
+from app.report.build import REPORT_FILE, build_report
 from app.report.sources import TIMINGS_FILE
 from app.run_folder import PREDICTIONS, SUMMARY_MD, RunFolder
 from app.stage_registry import BaseStage
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 
 def record_stage(run_dir: str | Path, stage: str, wall_s: float, **counts: Any) -> None:
@@ -18,29 +19,22 @@ def record_stage(run_dir: str | Path, stage: str, wall_s: float, **counts: Any) 
     RunFolder(run_dir).merge_json(TIMINGS_FILE, {stage: entry})
 
 
-def report_config(cfg: Any) -> ReportConfig:
-    node = lookup(cfg, "report", {})
-    known = set(ReportConfig.__dataclass_fields__)
-    return ReportConfig(**{k: v for k, v in dict(node).items() if k in known}) if isinstance(node, Mapping) else ReportConfig()
-
-
-def run(cfg: Any, run_dir: Path) -> dict:
+def run(cfg: AppConfig, run_dir: Path) -> dict:
     """Pipeline entry ``(cfg, run_dir)``. With ``run_dir=<folder>`` set in the config, rebuilds that run's
     report from its own files (and its own saved config); otherwise reports the current run."""
-    other = lookup(cfg, "run_dir")
-    if other:
-        return build_report(Path(str(other)).expanduser(), report_cfg=report_config(cfg))
-    return build_report(run_dir, config=cfg, report_cfg=report_config(cfg))
+    if cfg.run_dir:
+        return build_report(Path(str(cfg.run_dir)).expanduser(), report_cfg=cfg.report)
+    return build_report(run_dir, config=cfg, report_cfg=cfg.report)
 
 
-def run_compare(cfg: Any, run_dir: Path) -> dict:
+def run_compare(cfg: AppConfig, run_dir: Path) -> dict:
     """``stage=compare runs=[...]``: one table (CSV, Markdown) and plot over several runs, in this run's folder."""
     from app.report.compare import compare_runs
 
-    runs = [Path(str(r)).expanduser().resolve() for r in lookup(cfg, "runs", [])]
+    runs = [Path(str(r)).expanduser().resolve() for r in cfg.runs]
     for run in runs:  # a finished run whose report was never built gets one now
         if not (run / REPORT_FILE).exists() and (run / PREDICTIONS).exists():
-            build_report(run, report_cfg=report_config(cfg))
+            build_report(run, report_cfg=cfg.report)
     paths = compare_runs(runs, run_dir)
     return {k: str(v) for k, v in paths.items()}
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -17,7 +16,7 @@ MONITORS = {"val_loss": "min", "val_mse": "min", "val_ic": "max", "val_rank_ic":
 
 @dataclass
 class TrainConfig:
-    """Everything the loop reads; ``fit`` checks it once on the driver before Ray starts."""
+    """Everything the loop reads, checked when built (the composed config, or :func:`app.typed.typed`)."""
 
     num_workers: int = 1
     # fewest workers to continue with after a node is lost (Ray Train's elastic group, up to num_workers);
@@ -55,15 +54,6 @@ class TrainConfig:
     @property
     def monitor_mode(self) -> str:
         return MONITORS[self.monitor]
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "TrainConfig":
-        """From a dict or DictConfig (Hydra, Tune); unknown keys are an error, not ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown train keys: {', '.join(unknown)}", f"valid keys: {', '.join(sorted(known))}")
-        return cls(**{k: values[k] for k in values})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,9 +95,3 @@ def _use_gpu(value: Any) -> "bool | str":
         return {"true": True, "false": False}.get(text, "auto")
     raise ConfigError(f"train.use_gpu={value!r} is unknown", "use train.use_gpu=auto, true or false")
 
-
-def as_train_config(value: "TrainConfig | Mapping[str, Any]") -> TrainConfig:
-    if isinstance(value, TrainConfig):
-        value.validate()
-        return value
-    return TrainConfig.from_mapping(value)

@@ -110,7 +110,7 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback], workers: i
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
-            "train_cfg": cfg.to_dict(),
+            "train_cfg": cfg,
             "model_cfg": plan.model_cfg,
             "n_features": int(data.n_features),
             "extra_meta": json_safe(dict(data.extra_meta)),

@@ -20,7 +20,8 @@ from app.errors import ConfigError, DataError
 from app.storage import filesystem
 from app.models.factory import build_model, plain_model_cfg
 from app.run_folder import CHECKPOINTS, RUN_LOG
-from app.train.config import TrainConfig, as_train_config
+from app.train.config import TrainConfig
+from app.typed import typed
 from app.train.device import ray_gpus, resolve_use_gpu
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def make_plan(model_cfg: Mapping[str, Any], train_cfg: Any, data: Any, run_dir: 
 
     ``checkpoints`` is where Ray Train keeps the run's checkpoints (default ``run_dir/checkpoints``;
     a storage URI when every node must reach them)."""
-    cfg = resolve_use_gpu(as_train_config(train_cfg), ray_gpus())
+    cfg = resolve_use_gpu(typed(TrainConfig, train_cfg, "train"), ray_gpus())
     data = FitData(*data)
     model_cfg = plain_model_cfg(model_cfg)
     if not isinstance(data.n_features, numbers.Integral) or data.n_features < 1:

@@ -7,53 +7,54 @@ model bundle ``model/`` (:func:`app.predict.bundle.save_run_bundle`) is what ``s
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
 from app import storage
 from app.evaluate.forecasters import with_references
 from app.predict.bundle import save_run_bundle
 from app.stage_registry import BaseStage
-from app.train.config import TrainConfig
 from app.train.fit import FitData, FitResult, fit
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 log = logging.getLogger(__name__)
 
 
-def features_path(cfg: DictConfig) -> str:
+def features_path(cfg: AppConfig) -> str:
     from app.data.features import default_features_path
 
     root = storage.absolute(cfg.store.root)
     return str(cfg.features.path or default_features_path(root, str(cfg.data.freq)))
 
 
-def run(cfg: DictConfig, run_dir: Path) -> FitResult:
+def run(cfg: AppConfig, run_dir: Path) -> FitResult:
     from app.data.windows import make_window_datasets
     from app.ray_runtime import init_ray
 
-    init_ray(cfg.ray)
+    init_ray(cfg.ray, cfg.storage)
     data = make_window_datasets(features_path(cfg), cfg)
     data.save(run_dir)
     meta: dict[str, Any] = {"feature_names": data.feature_names, "seq_len": data.seq_len,
-                            "label": OmegaConf.to_container(cfg.label), "scaler": data.scaler.to_dict()}
-    train_cfg = TrainConfig.from_mapping(OmegaConf.to_container(cfg.train, resolve=True))
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+                            "label": asdict(cfg.label), "scaler": data.scaler.to_dict()}
+    train_cfg = cfg.train
 
     def finish(preds: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
         return with_references(preds, data, train_cfg.ridge_alpha, cfg, run_dir)
 
     data_fit = FitData(data.train, data.val, data.n_features, meta, data.test)
-    result = fit(model_cfg, train_cfg, data_fit, run_dir, finish=finish,
+    result = fit(cfg.model, train_cfg, data_fit, run_dir, finish=finish,
                  checkpoints=storage.checkpoint_root(Path(run_dir), cfg))
     save_run_bundle(cfg, run_dir, result.best_checkpoint, data)
     return result
 
 
 class TrainStage(BaseStage):
-    def run(self, cfg: DictConfig, run_dir: Path) -> FitResult:
+    def run(self, cfg: AppConfig, run_dir: Path) -> FitResult:
         return run(cfg, run_dir)
 
     def counts(self, result: Any) -> dict[str, Any]:

@@ -110,7 +110,7 @@ class WorkerState:
 
 def _setup(config: dict[str, Any]) -> WorkerState:
     """Build the model and optimiser; continue from Ray's checkpoint (resume or restart) if any."""
-    cfg = TrainConfig.from_mapping(config["train_cfg"])
+    cfg: TrainConfig = config["train_cfg"]
     rank = ray.train.get_context().get_world_rank()
     torch.set_num_threads(cfg.cpus_per_worker)
     seed_everything(cfg.seed + rank)

@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from omegaconf import DictConfig
 
 from app.evaluate.baselines import run_baselines
 from app.evaluate.forecasters import with_references
@@ -23,10 +22,14 @@ from app.predict.bundle import save_run_bundle
 from app.run_folder import BEST_CHECKPOINT, METRICS, PREDICTIONS, RunFolder
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
+from app.typed import typed
 from app.train.predict import predict
 from app.tune.place import download
 from app.tune.results import Best
 from app.tune.windows import with_seq_len
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +49,12 @@ def _predictions(checkpoint: Path, data: Any, batch_size: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def evaluate_best(cfg: DictConfig, run_dir: Path, base: Any, best: Best, tune_info: dict[str, Any]) -> dict[str, Any]:
+def evaluate_best(cfg: AppConfig, run_dir: Path, base: Any, best: Best, tune_info: dict[str, Any]) -> dict[str, Any]:
     """Predict val and test with the best checkpoint; returns the metrics.json it wrote."""
     run_dir = Path(run_dir)
     checkpoint = copy_checkpoint(best, run_dir)
     meta = read_meta(checkpoint)
-    train_cfg = TrainConfig.from_mapping(meta["train_cfg"])
+    train_cfg = typed(TrainConfig, meta["train_cfg"], "train")
     data = with_seq_len(base, int(meta["extra_meta"]["seq_len"]))
     data.save(run_dir)
     folder = RunFolder(run_dir)

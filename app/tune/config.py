@@ -47,16 +47,6 @@ class TuneConfig:
     def __post_init__(self) -> None:
         self.validate()
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> "TuneConfig":
-        """From a dict or an OmegaConf node; unknown keys are an error, not ignored."""
-        values = _plain(values or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown tune keys: {', '.join(unknown)}", f"valid keys: {', '.join(sorted(known))}")
-        return cls(**values)
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -101,20 +91,3 @@ class TuneConfig:
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ConfigError(f"tune.name={self.name!r} is not a folder name", "use e.g. tune.name=sweep")
 
-
-def _plain(values: Any) -> dict[str, Any]:
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(values, DictConfig):
-            return OmegaConf.to_container(values, resolve=True)  # type: ignore[return-value]
-    except ImportError:  # pragma: no cover - omegaconf ships with hydra
-        pass
-    return dict(values)
-
-
-def as_tune_config(value: "TuneConfig | Mapping[str, Any] | None") -> TuneConfig:
-    if isinstance(value, TuneConfig):
-        value.validate()
-        return value
-    return TuneConfig.from_mapping(value)

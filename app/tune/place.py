@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING, Any, Iterator
 
 from app import storage
 
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
-def experiment_uri(run_dir: Path, cfg: DictConfig, name: str) -> str | None:
+
+def experiment_uri(run_dir: Path, cfg: AppConfig, name: str) -> str | None:
     """The experiment's URI for a URI storage root, else None (the experiment stays in ``run_dir``)."""
     if not storage.is_uri(cfg.storage.root):
         return None

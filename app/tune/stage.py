@@ -13,20 +13,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
+from typing import TYPE_CHECKING, Any
 
 from app.errors import ConfigError
 from app.models.factory import plain_model_cfg
 from app.run_folder import METRICS, PREDICTIONS, TUNE_SUMMARY, RunFolder
 from app.stage_registry import BaseStage
 from app.train.config import TrainConfig
-from app.tune.config import TuneConfig, as_tune_config
+from app.tune.config import TuneConfig
 from app.tune.ranking import best_key
 from app.tune.results import Best, best_trial, collect, table, write_table
 from app.tune.space import SearchSpace, parse_space
 from app.tune.trial import TrialSpec
+
+if TYPE_CHECKING:
+    from app.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +51,12 @@ class SweepResult:
     gpu_peak_mb: float | None = None  # the largest CUDA peak any trial's worker reported
 
 
-def _plain(node: Any) -> dict:
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)  # type: ignore
-
-
-def plan(cfg: DictConfig) -> tuple[TuneConfig, SearchSpace, TrainConfig, dict, str, int]:
+def plan(cfg: AppConfig) -> tuple[TuneConfig, SearchSpace, TrainConfig, dict, str, int]:
     """Everything checked from config alone, before any data is read."""
     from app.tune.sweep import trial_mode
 
-    if "tune" not in cfg:
-        raise ConfigError("the config has no tune group", "run a tune experiment, e.g. +experiment=tune_lstm")
-    tcfg = as_tune_config(cfg.tune)
+    tcfg, train_cfg = cfg.tune, cfg.train
     model_cfg = plain_model_cfg(cfg.model)
-    train_cfg = TrainConfig.from_mapping(_plain(cfg.train))
     space = parse_space(tcfg.search_space, model_cfg)
     epochs = tcfg.epochs(train_cfg.epochs)
     if tcfg.scheduler == "asha" and tcfg.grace_period > epochs:
@@ -71,7 +65,7 @@ def plan(cfg: DictConfig) -> tuple[TuneConfig, SearchSpace, TrainConfig, dict, s
     return tcfg, space, train_cfg, model_cfg, trial_mode(tcfg, train_cfg), epochs
 
 
-def _fingerprint(cfg: DictConfig, tcfg: TuneConfig, model_cfg: dict, train_cfg: TrainConfig, mode: str) -> dict:
+def _fingerprint(cfg: AppConfig, tcfg: TuneConfig, model_cfg: dict, train_cfg: TrainConfig, mode: str) -> dict:
     """What must not change between a sweep and its resumption (Tune restores its own copy of these)."""
     from app.train.stage import features_path
 
@@ -92,7 +86,7 @@ def _tune_info(tcfg: TuneConfig, exp: Path, best: Best, frame: Any, overrides: P
     }  # fmt: skip
 
 
-def preflight(cfg: DictConfig, run_dir: Path) -> None:
+def preflight(cfg: AppConfig, run_dir: Path) -> None:
     """Before collection: a resume with nothing (or another sweep) to resume fails now, not after it."""
     from app.tune.place import experiment_uri
     from app.tune.sweep import check_experiment
@@ -103,7 +97,7 @@ def preflight(cfg: DictConfig, run_dir: Path) -> None:
                      experiment_uri(run_dir, cfg, tcfg.name))  # fmt: skip
 
 
-def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
+def run(cfg: AppConfig, run_dir: Path) -> SweepResult:
     from app.ray_runtime import init_ray
     from app.train.stage import features_path
     from app.tune.best import evaluate_best
@@ -118,7 +112,7 @@ def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
     tcfg, space, train_cfg, model_cfg, mode, epochs = plan(cfg)
     remote = experiment_uri(run_dir, cfg, tcfg.name)  # None: the experiment stays in the run folder
     exp = prepare_experiment(tcfg, run_dir, _fingerprint(cfg, tcfg, model_cfg, train_cfg, mode), remote)
-    init_ray(cfg.ray)
+    init_ray(cfg.ray, cfg.storage)
     base, windows = build_windows(features_path(cfg), cfg, space.seq_lens(int(cfg.windows.seq_len)))
     base_cfg = {"train": train_cfg.to_dict(), "model": model_cfg, "windows": {"seq_len": int(cfg.windows.seq_len)}}
     spec = TrialSpec(base_cfg, space, tcfg.metric, tcfg.metric_mode, epochs, mode, windows, remote)
@@ -148,10 +142,10 @@ def run(cfg: DictConfig, run_dir: Path) -> SweepResult:
 
 
 class TuneStage(BaseStage):
-    def preflight(self, cfg: DictConfig, run_dir: Path) -> None:
+    def preflight(self, cfg: AppConfig, run_dir: Path) -> None:
         preflight(cfg, run_dir)
 
-    def run(self, cfg: DictConfig, run_dir: Path) -> SweepResult:
+    def run(self, cfg: AppConfig, run_dir: Path) -> SweepResult:
         return run(cfg, run_dir)
 
     def counts(self, result: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ray import tune
 from app import console, storage
 from app.errors import ConfigError
 from app.train.config import TrainConfig
+from app.typed import typed
 from app.train.device import resolve_use_gpu
 from app.train.fit import worker_resources
 from app.tune.callbacks import EpochBudget, TrialLogCallback
@@ -249,7 +250,7 @@ def run_sweep(spec: TrialSpec, tcfg: TuneConfig, exp: Path, remote: str | None =
     given; Ray must be up."""
     total = ray.cluster_resources()
     gpus = float(total.get("GPU", 0))
-    train = resolve_use_gpu(TrainConfig.from_mapping(spec.base["train"]), gpus)
+    train = resolve_use_gpu(typed(TrainConfig, spec.base["train"], "train"), gpus)
     sizing = size_trials(spec.mode_of_trial, train, tcfg, float(total.get("CPU", 1)), gpus)
     train = dataclasses.replace(train, gpus_per_worker=sizing.gpus_per_worker or None)
     spec = dataclasses.replace(spec, base={**spec.base, "train": train.to_dict()})  # every trial trains alike

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.train.config import TrainConfig
+from app.typed import typed
 from app.tune.space import SearchSpace, apply_params
 from app.tune.windows import TrialWindows
 
@@ -35,7 +36,7 @@ class TrialSpec:
         cfg = apply_params(self.base, self.space, values)
         train = {**cfg["train"], "epochs": self.epochs, "monitor": self.metric, "baselines": False, "resume": False,
                  "min_workers": cfg["train"]["num_workers"]}  # a fixed group: the sweep sized its trials so
-        return cfg["model"], TrainConfig.from_mapping(train), self.windows[int(cfg["windows"]["seq_len"])]
+        return cfg["model"], typed(TrainConfig, train, "train"), self.windows[int(cfg["windows"]["seq_len"])]
 
 
 def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
-
-from omegaconf import OmegaConf
 
 from app.data.windows import WindowData, make_window_datasets
 from app.errors import DataError
@@ -38,8 +36,7 @@ def with_seq_len(base: WindowData, seq_len: int) -> WindowData:
 
 def extra_meta(data: WindowData, label: Any) -> dict[str, Any]:
     """The train stage's checkpoint metadata, so the realtime path and ``predict`` read it the same way."""
-    plain = OmegaConf.to_container(label, resolve=True) if OmegaConf.is_config(label) else dict(label or {})
-    return {"feature_names": data.feature_names, "seq_len": data.seq_len, "label": plain,
+    return {"feature_names": data.feature_names, "seq_len": data.seq_len, "label": asdict(label),
             "scaler": data.scaler.to_dict()}  # fmt: skip
 
 

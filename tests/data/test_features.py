@@ -15,7 +15,8 @@ import talib
 from app.contracts import BARS_SCHEMA
 from app.data.alpha import ROLLING
 from app.data.feature_compute import compute_columns, compute_features, feature_names, warmup_bars
-from app.data.feature_config import Alpha158Config, FeaturesConfig, LabelConfig, coerce
+from app.data.feature_config import Alpha158Config, FeaturesConfig, LabelConfig
+from app.typed import typed
 from app.data.features import build_features, read_features, read_manifest
 from app.data.labels import cross_sectional_rank
 from app.data.windows import select_features
@@ -223,14 +224,14 @@ def test_bad_config_is_a_config_error(bars_frame):
         compute_features(bars, FeaturesConfig(alpha158=Alpha158Config(rolling=["NOPE"])), LabelConfig())
     with pytest.raises(ConfigError, match="label.horizon"):
         compute_features(bars, FeaturesConfig(), LabelConfig(horizon=0))
-    with pytest.raises(ConfigError, match="unknown key"):
-        coerce(FeaturesConfig, {"smaa": [5]})
-    cfg = coerce(FeaturesConfig, {"indicators": {"sma": [7]}, "returns": (1, 2)})
+    with pytest.raises(ConfigError, match="smaa"):
+        typed(FeaturesConfig, {"smaa": [5]})
+    cfg = typed(FeaturesConfig, {"indicators": {"sma": [7]}, "returns": (1, 2)})
     assert cfg.indicators.sma == [7] and cfg.returns == [1, 2] and cfg.indicators.rsi == [14]
     from omegaconf import OmegaConf
 
     node = OmegaConf.structured(FeaturesConfig(returns=[3]))  # what a composed Hydra config holds
-    assert coerce(FeaturesConfig, node) == FeaturesConfig(returns=[3])
+    assert typed(FeaturesConfig, node) == FeaturesConfig(returns=[3])
 
 
 def test_ray_stage_writes_whole_symbols_with_the_contract(ray_session, bars_store, bars_frame, tmp_path, same_table):

@@ -9,7 +9,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from app.errors import ConfigError
-from app.evaluate.config import CostConfig, EvaluateConfig, as_evaluate_config
+from app.evaluate.config import CostConfig, EvaluateConfig
+from app.typed import typed
 from app.evaluate.costs import limit_blocks, settlement_day, tax_rate, tick_size, trade_list_costs
 from tests.conftest import ROOT
 
@@ -66,20 +67,20 @@ def test_limit_blocks_at_plus_minus_30_percent():
 
 
 def test_config_from_mapping_and_errors():
-    cfg = as_evaluate_config({"top_k": 3, "costs": {"slippage_ticks": 0, "sell_tax": [{"start": "2020-01-01", "rate": 0.001}]},
-                              "folds": [{"name": "f1", "start": "2024-01-01", "end": "2024-06-30"}]})
+    cfg = typed(EvaluateConfig, {"top_k": 3, "costs": {"slippage_ticks": 0, "sell_tax": [{"start": "2020-01-01", "rate": 0.001}]},
+                               "folds": [{"name": "f1", "start": "2024-01-01", "end": "2024-06-30"}]})
     assert cfg.top_k == 3 and cfg.costs.sell_tax[0].rate == 0.001 and cfg.folds[0].name == "f1"
-    with pytest.raises(ConfigError, match="unknown key evaluate.topk"):
-        as_evaluate_config({"topk": 3})
+    with pytest.raises(ConfigError, match="Key 'topk' not in 'EvaluateConfig'"):
+        typed(EvaluateConfig, {"topk": 3})
     with pytest.raises(ConfigError, match="execution"):
-        as_evaluate_config({"execution": "signal_close"})
+        typed(EvaluateConfig, {"execution": "signal_close"})
     with pytest.raises(ConfigError, match="sorted"):
-        as_evaluate_config({"costs": {"sell_tax": [{"start": "2025-01-01", "rate": 0.0015}, {"start": "2024-01-01", "rate": 0.0018}]}})
+        typed(EvaluateConfig, {"costs": {"sell_tax": [{"start": "2025-01-01", "rate": 0.0015}, {"start": "2024-01-01", "rate": 0.0018}]}})
 
 
 def test_yaml_matches_the_dataclass_and_its_defaults():
     """conf/evaluate/default.yaml composes over the structured config and changes no default."""
     schema = OmegaConf.structured(EvaluateConfig)
     merged = OmegaConf.merge(schema, OmegaConf.load(ROOT / "conf" / "evaluate" / "default.yaml"))
-    cfg = as_evaluate_config(merged)
+    cfg = typed(EvaluateConfig, merged, "evaluate")
     assert cfg == EvaluateConfig()

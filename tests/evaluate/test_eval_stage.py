@@ -5,12 +5,13 @@ import json
 
 import pyarrow as pa
 import pytest
-from omegaconf import OmegaConf
 
 from app.errors import DataError
 from app.evaluate import Evaluation, evaluate_run
+from app.evaluate.config import EvaluateConfig
+from app.evaluate.stage import evaluate_folder
 from app.evaluate.stage import run as evaluate_stage
-from tests.conftest import ROOT
+from tests.conftest import compose_config
 from tests.evaluate.evalmarket import random_market, write_store
 
 
@@ -20,9 +21,7 @@ def test_stage_reads_the_config_and_the_store(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     preds.to_parquet(run / "predictions.parquet", index=False)
-    cfg = OmegaConf.create({"evaluate": OmegaConf.load(ROOT / "conf" / "evaluate" / "default.yaml"),
-                            "label": {"horizon": 5}, "store": {"root": str(tmp_path / "store")}, "data": {"freq": "D"}})
-    cfg.evaluate.top_k = 2
+    cfg = compose_config(f"store.root={tmp_path / 'store'}", "label.horizon=5", "evaluate.top_k=2")
     summary = evaluate_stage(cfg, run)
     assert summary["horizon"] == 5 and summary["settings"]["top_k"] == 2
     assert json.loads((run / "evaluation.json").read_text()) == summary
@@ -36,6 +35,6 @@ def test_stage_without_bars_says_how_to_fix_it(tmp_path):
     _, preds = random_market(n_days=10, n_symbols=3, seed=9)
     preds.to_parquet(tmp_path / "predictions.parquet", index=False)
     with pytest.raises(DataError, match="stage=collect"):
-        evaluate_stage({"store": {"root": str(tmp_path / "empty")}}, tmp_path)
+        evaluate_folder(tmp_path, EvaluateConfig(), str(tmp_path / "empty"))
     with pytest.raises(DataError, match="train stage"):
-        evaluate_stage({}, tmp_path / "nowhere")
+        evaluate_folder(tmp_path / "nowhere", EvaluateConfig())

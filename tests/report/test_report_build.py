@@ -10,6 +10,7 @@ from app.errors import DataError
 from app.evaluate.results import SUMMARY_FILE as EVALUATION_FILE
 from app.report import build_report, record_stage, validate_report
 from app.report.stage import run as report_stage
+from tests.conftest import compose_config
 from tests.report.conftest import SECRET
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -44,7 +45,7 @@ def test_report_of_a_run_folder(make_run):
 def test_rebuild_uses_saved_files_and_keeps_the_digest(built_report):
     run, first = built_report
     (run / "predictions.parquet").unlink()  # the saved evaluation is enough to rebuild
-    second = report_stage({"run_dir": str(run)}, run.parent / "unused")
+    second = report_stage(compose_config("stage=report", f"run_dir={run}"), run.parent / "unused")
     assert second["config"]["digest"] == first["config"]["digest"]
     assert second["evaluation"]["models"]["model"]["forecast"] == first["evaluation"]["models"]["model"]["forecast"]
     assert "scatter" in second["plots"]  # drawn as an empty placeholder: no rows left to scatter

@@ -26,6 +26,7 @@ from app.train.loop import (
     accumulation_groups,
 )
 from app.train.predict import predict
+from app.typed import typed
 from train_testutil import N_FEATURES, LastStepLinear, ddp_accumulation_worker, train_steps, windows
 
 CPU = torch.device("cpu")
@@ -211,9 +212,11 @@ def test_checkpoint_round_trip_restores_model_optimizer_and_rng(tmp_path, data):
 
 
 def test_train_config_checks_values_and_keys():
-    assert TrainConfig.from_mapping({"epochs": 3, "amp": "bf16"}).epochs == 3
-    with pytest.raises(ConfigError, match="unknown train keys: epoch"):
-        TrainConfig.from_mapping({"epoch": 3})
+    assert typed(TrainConfig, {"epochs": 3, "amp": "bf16"}, "train").epochs == 3
+    with pytest.raises(ConfigError, match="train.epoch: Key 'epoch' not in 'TrainConfig'"):
+        typed(TrainConfig, {"epoch": 3}, "train")
+    with pytest.raises(ConfigError, match="train.epochs: Value 'many'"):
+        typed(TrainConfig, {"epochs": "many"}, "train")
     with pytest.raises(ConfigError, match="train.amp='fp8' is unknown"):
         TrainConfig(amp="fp8")
     with pytest.raises(ConfigError, match="train.grad_accum_steps=0"):

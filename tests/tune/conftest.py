@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from omegaconf import OmegaConf, open_dict
 
 from tests.conftest import ROOT, compose_config
 
@@ -45,12 +44,10 @@ def tune_node(model: str = "lstm", **values) -> dict:
 
 def with_tune(cfg, **values):
     """The config with its ``tune`` node set to the model's defaults plus ``values``."""
-    node = tune_node(str(cfg.model._target_).split(".")[2], **values)
-    OmegaConf.set_struct(cfg, False)
     from app.tune.config import TuneConfig
+    from app.typed import typed
 
-    with open_dict(cfg):
-        cfg.tune = OmegaConf.merge(OmegaConf.structured(TuneConfig), node)
+    cfg.tune = typed(TuneConfig, tune_node(str(cfg.model["_target_"]).split(".")[2], **values), "tune")
     return cfg
 
 

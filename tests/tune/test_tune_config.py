@@ -9,6 +9,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from app.errors import ConfigError
 from app.train.config import TrainConfig
+from app.typed import typed
 from app.tune.config import TuneConfig
 from app.tune.overrides import best_overrides, hydra_value
 from app.tune.space import apply_params, parse_space
@@ -34,7 +35,7 @@ def tune_file(name: str) -> dict:
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_has_a_default_space_that_fits_it(model):
     base = tune_file("base") | {"seed": 0}
-    cfg = TuneConfig.from_mapping(base | tune_file(model))
+    cfg = typed(TuneConfig, base | tune_file(model), "tune")
     space = parse_space(cfg.search_space, model_node(model))
     assert {p.group for p in space} == {"train", "model", "windows"}
     width = space.by_path(next(p.path for p in space if p.name == "hidden"))
@@ -89,7 +90,7 @@ def test_tune_settings_are_checked():
     for bad in ({"metric": "train_loss"}, {"reduction_factor": 1}, {"max_t": 2, "grace_period": 3},
                 {"scheduler": "pbt"}, {"name": "../x"}, {"num_sample": 3}):  # fmt: skip
         with pytest.raises(ConfigError):
-            TuneConfig.from_mapping(bad)
+            typed(TuneConfig, bad, "tune")
 
 
 def test_override_values_read_back_unchanged_by_hydra():
@@ -184,17 +185,15 @@ def test_a_bad_search_space_fails_when_the_config_is_checked_not_after_collectio
 
 @pytest.mark.parametrize("model", ["lstm", "transformer", "tcn"])
 def test_a_tune_experiment_sweeps_the_model_on_its_training_experiments_market(model):
-    from omegaconf import OmegaConf
-
     from tests.conftest import compose_config
 
     train, sweep = compose_config(f"+experiment={model}"), compose_config(f"+experiment=tune_{model}")
-    assert OmegaConf.to_container(sweep.data) == OmegaConf.to_container(train.data)
-    assert sweep.model._target_ == train.model._target_ and sweep.train.epochs == train.train.epochs
+    assert sweep.data == train.data
+    assert sweep.model["_target_"] == train.model["_target_"] and sweep.train.epochs == train.train.epochs
     assert sweep.tune.metric == sweep.train.monitor == train.train.monitor
     space = sweep.tune.search_space  # the training experiment's hand-picked values can be proposed
-    assert space.dropout.low <= train.model.dropout <= space.dropout.high
-    assert space.weight_decay.low <= train.train.weight_decay <= space.weight_decay.high
+    assert space["dropout"]["low"] <= train.model["dropout"] <= space["dropout"]["high"]
+    assert space["weight_decay"]["low"] <= train.train.weight_decay <= space["weight_decay"]["high"]
 
 
 def test_a_resume_with_nothing_to_resume_fails_before_collection(tmp_path):
