@@ -5,20 +5,20 @@ import json
 import time
 
 import ray
-from omegaconf import OmegaConf
 
 import app.machine.environment
 import app.machine.stage
 import app.ray_runtime
 from app import stages
 from app.stage_registry import BaseStage
+from tests.conftest import compose_config
 
 
 def test_ray_start_up_is_recorded_apart_from_the_first_ray_stage(tmp_path, monkeypatch):
     started: list[object] = []
     seen: list[tuple[str, bool]] = []
 
-    def fake_init(ray_cfg):
+    def fake_init(ray_cfg, storage_cfg=None):
         time.sleep(0.2)
         started.append(ray_cfg)
 
@@ -35,8 +35,8 @@ def test_ray_start_up_is_recorded_apart_from_the_first_ray_stage(tmp_path, monke
     monkeypatch.setattr(app.machine.stage, "at_start", lambda cfg, run_dir: None)
     monkeypatch.setattr(app.machine.environment, "refresh_ray", lambda run_dir: None)
     monkeypatch.setattr(stages, "stage", FakeStage)
-    cfg = OmegaConf.create({"stage": ["evaluate", "features", "train"], "ray": {"address": None}})
-    monkeypatch.setattr(stages, "stages_of", lambda c: list(c.stage))
+    cfg = compose_config("stage=[evaluate,features,train]")
+    monkeypatch.setattr(stages, "stages_of", lambda c: ["evaluate", "features", "train"])  # a stage before Ray's
 
     stages.run_stages(cfg, tmp_path)
 
@@ -50,5 +50,5 @@ def test_ray_start_up_is_recorded_apart_from_the_first_ray_stage(tmp_path, monke
 
 def test_a_running_ray_is_not_started_again(tmp_path, monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
-    assert stages.start_ray(OmegaConf.create({"ray": {}}), tmp_path) is None
+    assert stages.start_ray(compose_config(), tmp_path) is None
     assert not (tmp_path / "stage_timings.json").exists()
