@@ -20,8 +20,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from app.contracts import FREQS, normalize_symbol, normalize_symbols, parse_date
-from app.data.bar_source import BAR_SOURCES, bar_source, source_names
-from app.data.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig
+from app.collect.bar_source import BAR_SOURCES, bar_source, source_names
+from app.features.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig
 from app.errors import ConfigError
 from app.evaluate.config import EvaluateConfig
 from app.predict.config import PredictConfig

@@ -67,8 +67,8 @@ RAY_START = "ray_start"
 #: sweep experiments; ``predict`` (run_dir=...) and ``compare`` (runs=[...]) only run when named.
 STAGES: dict[str, StageEntry] = {e.name: e for e in (
     StageEntry("doctor", "app.machine.stage:DOCTOR", recorded=False, uses_ray=True),
-    StageEntry("collect", "app.data.collect_stage:STAGE", in_all=True, uses_ray=True, unit="bars"),
-    StageEntry("features", "app.data.features_stage:STAGE", in_all=True, uses_ray=True, unit="rows"),
+    StageEntry("collect", "app.collect.collect_stage:STAGE", in_all=True, uses_ray=True, unit="bars"),
+    StageEntry("features", "app.features.features_stage:STAGE", in_all=True, uses_ray=True, unit="rows"),
     StageEntry("train", "app.train.stage:STAGE", in_all=True, uses_ray=True, unit="samples"),
     StageEntry("tune", "app.tune.stage:STAGE", uses_ray=True, unit="samples"),
     StageEntry("predict", "app.predict.stage:STAGE"),

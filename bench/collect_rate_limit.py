@@ -23,9 +23,9 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from app.config import AppConfig
-from app.data.collect import _collect_ray, actor_count
-from app.data.collect_stats import CollectTally
-from app.data.collect_symbol import CollectSpec
+from app.collect.collect import _collect_ray, actor_count
+from app.collect.collect_stats import CollectTally
+from app.collect.collect_symbol import CollectSpec
 from app.kis.credentials import Credentials
 from app.kis.settings import KisSettings
 from app.sim.config import MarketConfig, SimConfig

@@ -17,9 +17,9 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from app.config import AppConfig
-from app.data.collect import CollectorActor, _collect_ray
-from app.data.collect_symbol import CollectSpec, collect_symbol
-from app.data.store import BarStore
+from app.collect.collect import CollectorActor, _collect_ray
+from app.collect.collect_symbol import CollectSpec, collect_symbol
+from app.collect.store import BarStore
 from app.kis.client import KisClient
 from app.kis.credentials import Credentials
 from app.kis.settings import KisSettings

@@ -3,7 +3,7 @@
 Writes synthetic random-walk daily bars (``--symbols`` x ``--days``, scaled by ``--scale``) to a
 temporary store, then times
 
-* ``ray``: :func:`app.data.features.build_features` (read, compute, write Parquet), 2 CPUs;
+* ``ray``: :func:`app.features.features.build_features` (read, compute, write Parquet), 2 CPUs;
 * ``baseline``: the same features written the plain pandas way: read the bars of the first
   ``--baseline-symbols`` symbols into one frame, ``groupby("symbol").apply`` a per-symbol function
   (TA-Lib + ``Series.rolling`` built-ins), write one Parquet file: one process, all in memory. Its
@@ -12,7 +12,7 @@ temporary store, then times
 * optionally ``ray_groupby`` (``--compare-groupby``): ``read_parquet`` + ``groupby("symbol")
   .map_groups`` + ``write_parquet``, the shuffle-based way to get whole symbols per block.
 
-* ``newest``: :class:`app.data.latest.NewestFeatures` on the trailing buffers of 40 symbols (p50/p99
+* ``newest``: :class:`app.features.latest.NewestFeatures` on the trailing buffers of 40 symbols (p50/p99
   per call), against the batch features of the same buffers (the last row taken) in the same run;
 * ``jit``: the rolling kernels' numba compile time with an empty cache and their load time from it;
 * with ``--minute``, the stage over ``--minute-symbols`` x ``--sessions`` sessions of 381 one-minute
@@ -43,12 +43,12 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.contracts import BARS_SCHEMA, KST_NAME  # noqa: E402
-from app.data.feature_compute import compute_features, feature_names  # noqa: E402
-from app.data.feature_config import FeaturesConfig, LabelConfig  # noqa: E402
-from app.data.features import build_features, read_features  # noqa: E402
-from app.data.indicators import scale_free_companions, ta_indicators  # noqa: E402
-from app.data.latest import NewestFeatures, trailing_panels  # noqa: E402
-from app.data.store import BarStore  # noqa: E402
+from app.features.feature_compute import compute_features, feature_names  # noqa: E402
+from app.features.feature_config import FeaturesConfig, LabelConfig  # noqa: E402
+from app.features.features import build_features, read_features  # noqa: E402
+from app.features.indicators import scale_free_companions, ta_indicators  # noqa: E402
+from app.features.latest import NewestFeatures, trailing_panels  # noqa: E402
+from app.collect.store import BarStore  # noqa: E402
 
 GIB = 1024**3
 
@@ -292,7 +292,7 @@ def _seconds(fn) -> float:
 JIT_PROBE = """
 import time; t = time.perf_counter()
 import numpy as np
-from app.data import rolling_kernels as k
+from app.features import rolling_kernels as k
 a = np.asfortranarray(np.random.default_rng(0).normal(size=(100, 2)))
 k.rolling_sum(a, 5); k.rolling_cov(a, a, 5); k.rolling_extreme(a, 5, True); k.rolling_extreme(a, 5, False)
 k.rolling_order(a, 5, np.array([0.2, 0.8])); k.rolling_slope(a, 5); k.rolling_argext(a, 5, True)

@@ -44,10 +44,10 @@ def make_bundle(store: Path, run: Path, fit_symbols: int) -> Path:
     import ray
     import torch
 
-    from app.data.feature_config import DataPipelineConfig, FeaturesConfig, LabelConfig
-    from app.data.features import build_features
-    from app.data.store import BarStore
-    from app.data.windows import make_window_datasets
+    from app.features.feature_config import DataPipelineConfig, FeaturesConfig, LabelConfig
+    from app.features.features import build_features
+    from app.collect.store import BarStore
+    from app.features.windows import make_window_datasets
     from app.models.factory import build_model
     from app.predict.bundle import BundleSource, write_bundle
 
@@ -70,8 +70,8 @@ def make_bundle(store: Path, run: Path, fit_symbols: int) -> Path:
 
 def measure(store: str, bundle: str, mode: str) -> dict:
     """One timed prediction in this process (run as a child by :func:`main`)."""
-    from app.data.store import BarStore
-    from app.data.window_rows import table_windows
+    from app.collect.store import BarStore
+    from app.features.window_rows import table_windows
     from app.predict.inputs import trailing_bars
     from app.predict.predictor import Predictor
 

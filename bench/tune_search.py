@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def build_market(root: Path, n_symbols: int, start: str, today: str) -> str:
     """Bars of a simulated market straight into a store, then the features dataset; returns its path."""
-    from app.data.features import build_features
-    from app.data.store import BarStore
+    from app.features.features import build_features
+    from app.collect.store import BarStore
     from app.sim.config import MarketConfig
     from app.sim.market import Market
 

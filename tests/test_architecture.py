@@ -158,7 +158,7 @@ def test_the_import_reader_sees_what_runs_at_import() -> None:
 
 
 def test_collection_does_not_load_the_config_schema_or_plotting() -> None:
-    reached = _loaded_by("app.data.collect")
+    reached = _loaded_by("app.collect.collect")
     assert "app.config" not in reached
     assert not {m for m in reached if m.startswith("app.report")}
     assert not {m for m in reached if "matplotlib" in _third_party(m)}
@@ -181,14 +181,15 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(), "contracts": set(), "run_folder": set(), "stage_registry": set(), "progress": set(),
     "console": {"kis"}, "console_text": set(), "storage": set(), "typed": set(), "ray_runtime": {"storage"}, "job_env": {"kis"},
     "krx": set(), "kis": set(), "models": set(), "sim": {"krx"},
-    "data": {"kis", "krx", "sim", "ray_runtime"},
-    "evaluate": {"data", "kis", "krx", "sim"},
-    "predict": {"data", "evaluate", "krx", "models"},
-    "train": {"data", "evaluate", "models", "predict", "ray_runtime"},
-    "tune": {"train", "data", "evaluate", "models", "predict", "ray_runtime"},
+    "collect": {"kis", "krx", "sim", "ray_runtime"},
+    "features": {"collect"},
+    "evaluate": {"collect", "features", "kis", "krx", "sim"},
+    "predict": {"collect", "features", "evaluate", "krx", "models"},
+    "train": {"features", "evaluate", "models", "predict", "ray_runtime"},
+    "tune": {"train", "features", "evaluate", "models", "predict", "ray_runtime"},
     "report": {"evaluate"},
-    "machine": {"config", "data", "kis", "krx", "models", "ray_runtime"},
-    "config": {"data", "evaluate", "models", "predict", "report", "sim", "storage", "train", "tune"},
+    "machine": {"config", "collect", "kis", "krx", "models", "ray_runtime"},
+    "config": {"collect", "features", "evaluate", "models", "predict", "report", "sim", "storage", "train", "tune"},
     "stages": {"config", "machine", "report", "ray_runtime"},
 }
 
@@ -210,7 +211,7 @@ def _disallowed(graph: dict[str, frozenset[str]]) -> list[str]:
 
 
 def test_the_import_table_check_sees_an_upward_import() -> None:
-    assert _disallowed({"app.kis.client": frozenset({"app.data.store"})}) == ["app.kis.client -> app.data.store"]
+    assert _disallowed({"app.kis.client": frozenset({"app.collect.store"})}) == ["app.kis.client -> app.collect.store"]
     assert _disallowed({"app.train.fit": frozenset({"app.models.factory", "app.errors"})}) == []
 
 

@@ -18,7 +18,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-from app.data.store import BarStore
+from app.collect.store import BarStore
 from tests.cluster_testutil import LocalCluster, env
 from tests.conftest import ROOT, shared_redis_url
 from tests.data.test_collect import assert_store_equals, market, overrides, truth
@@ -166,7 +166,7 @@ def test_ray_job_stop_then_a_resubmitted_job_resumes_to_an_exact_store(cluster: 
 def test_redis_is_checked_from_every_node_and_an_unreachable_one_is_named(cluster: LocalCluster):
     script = (
         "import json, ray\n"
-        "from app.data.redis_nodes import check_every_node, probe_nodes\n"
+        "from app.collect.redis_nodes import check_every_node, probe_nodes\n"
         f"ray.init(address={cluster.gcs!r}, log_to_driver=False)\n"
         f"print(json.dumps([r.node_id for r in probe_nodes({shared_redis_url()!r}) if not r.error]))\n"
         "try:\n"

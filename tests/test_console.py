@@ -30,7 +30,7 @@ def streams(tmp_path: Path, monkeypatch):
 def test_the_console_shows_its_own_lines_and_warnings_and_run_log_keeps_everything(streams):
     screen, run_log = streams
     console.say("run folder: %s", "/abs/run")
-    logging.getLogger("app.data.windows").info("windows: 123 features, seq_len 20")
+    logging.getLogger("app.features.windows").info("windows: 123 features, seq_len 20")
     logging.getLogger("app.kis.ratelimit").warning("Redis unreachable: pacing is per process")
     logging.getLogger("app").error("no symbol could be collected", extra=console.RUN_LOG_ONLY)  # shown by fail()
     assert screen.getvalue().splitlines() == ["run folder: /abs/run", "warning: Redis unreachable: pacing is per process"]
@@ -68,8 +68,8 @@ def test_debug_leaves_the_console_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(logging.getLogger(), "handlers", [logging.StreamHandler(screen)])
     monkeypatch.setitem(console._state, "debug", True)
     console.install(debug=True)
-    logging.getLogger("app.data").warning("x")
-    logging.getLogger("app.data").error("y")
+    logging.getLogger("app.collect").warning("x")
+    logging.getLogger("app.collect").error("y")
     assert not console.routing() and console.route_worker_output() is False
     assert screen.getvalue().splitlines() == ["x", "y"]
 
@@ -80,10 +80,10 @@ def test_worker_setup_hook_prints_app_records_with_their_level(capsys, monkeypat
     monkeypatch.setattr(logger, "propagate", True)
     console.setup_worker_logging()
     console.setup_worker_logging()  # idempotent: a worker reused for another task
-    logging.getLogger("app.data.hot_cache").warning("hot cache unavailable")
+    logging.getLogger("app.collect.hot_cache").warning("hot cache unavailable")
     logging.getLogger("app.train.worker").info("rank 0 continues after epoch 2")
     err = capsys.readouterr().err.splitlines()
-    assert err == ["WARNING app.data.hot_cache: hot cache unavailable", "INFO app.train.worker: rank 0 continues after epoch 2"]
+    assert err == ["WARNING app.collect.hot_cache: hot cache unavailable", "INFO app.train.worker: rank 0 continues after epoch 2"]
     assert all(console._WARNING.search(line) for line in err[:1]) and not console._WARNING.search(err[1])
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from app import stages
 from app.console import CONSOLE
-from app.data import collect
-from app.data.bar_source import BAR_SOURCES
+from app.collect import collect
+from app.collect.bar_source import BAR_SOURCES
 from app.errors import ConfigError
 from app.report.throughput import stage_table
 from app.stage_registry import STAGES, BaseStage, StageEntry

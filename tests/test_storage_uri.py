@@ -19,8 +19,8 @@ import pytest
 
 from app import storage
 from app.contracts import BARS_SCHEMA, daily_ts
-from app.data.features import read_manifest
-from app.data.store import BarStore
+from app.features.features import read_manifest
+from app.collect.store import BarStore
 from app.errors import DataError
 from tests.conftest import ROOT, compose_config
 from tests.s3_testutil import s3_server  # noqa: F401 - the fixture
@@ -85,7 +85,7 @@ def test_a_failed_write_to_s3_uploads_nothing(s3_server, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full half-way")
 
-    monkeypatch.setattr("app.data.store.pq.write_table", broken)
+    monkeypatch.setattr("app.collect.store.pq.write_table", broken)
     with pytest.raises(OSError):
         store.write("D", "005930", bars("005930", [2, 3]), source="sim")
     assert s3_server.keys(root) == before and store.read("D", "005930").num_rows == 1

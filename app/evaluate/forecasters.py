@@ -44,7 +44,7 @@ def add_baselines(preds: pd.DataFrame, data, alpha: float) -> pd.DataFrame:
 
 def add_oracle(preds: pd.DataFrame, cfg: AppConfig, run_dir: Path) -> pd.DataFrame:
     """On simulator data, the oracle of the same simulated market (rebuilt from its seed)."""
-    from app.data.sources import resolve_source, sim_config
+    from app.collect.sources import resolve_source, sim_config
     from app.kis.credentials import Credentials
     from app.sim.market import Market
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from app.contracts import KST_NAME, normalize_symbol
-from app.data.store import BarStore
+from app.collect.store import BarStore
 from app.errors import DataError
 
 log = logging.getLogger(__name__)

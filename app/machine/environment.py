@@ -29,7 +29,7 @@ def data_source(cfg: AppConfig) -> str:
 
 def gather(cfg: AppConfig) -> dict[str, Any]:
     """Every section of ``environment.json``; Ray's cluster figures only if this process runs Ray."""
-    from app.data.collect import redis_url_of
+    from app.collect.collect import redis_url_of
 
     torch_, cuda, gpus = probe.torch_info()
     torch_["cpu_bf16_model"] = probe.cpu_bf16_works(cfg.model)

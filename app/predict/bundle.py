@@ -93,12 +93,12 @@ class BundleSource:
 
 
 def bundle_document(checkpoint: Path, data: Any, src: BundleSource) -> dict[str, Any]:
-    """The bundle.json content of a best checkpoint and its windows (:class:`app.data.windows.WindowData`)."""
-    from app.data.feature_compute import warmup_bars
-    from app.data.feature_config import FeaturesConfig
+    """The bundle.json content of a best checkpoint and its windows (:class:`app.features.windows.WindowData`)."""
+    from app.features.feature_compute import warmup_bars
+    from app.features.feature_config import FeaturesConfig
     from app.typed import typed
-    from app.data.features import read_manifest
-    from app.data.warmup import DEFAULT_RTOL
+    from app.features.features import read_manifest
+    from app.features.warmup import DEFAULT_RTOL
     from app.models.factory import read_meta
 
     meta, info = read_meta(checkpoint), read_manifest(data.features_path)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.contracts import BARS_SCHEMA, KST_NAME
-from app.data.store import BarStore
+from app.collect.store import BarStore
 from app.errors import ConfigError, DataError
 from app.predict.bundle import read_bundle
 

@@ -2,7 +2,7 @@
 
 Scoring runs the training pipeline's own pieces on whatever bars it is given (:mod:`app.predict.recipe`):
 the features of the bundle's features config, the bundle's fitted scaler and the label-free
-windows of :mod:`app.data.window_rows`; then the model. Given a symbol's
+windows of :mod:`app.features.window_rows`; then the model. Given a symbol's
 trailing ``trailing_bars`` bars before the first bar to score, the features of every scored window
 equal the full-history ones to the bundle's ``warmup_rtol``.
 """
@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from app.data.feature_config import FeaturesConfig, LabelConfig
+from app.features.feature_config import FeaturesConfig, LabelConfig
 from app.typed import typed
-from app.data.scalers import FeatureScaler
+from app.features.scalers import FeatureScaler
 from app.predict.bundle import _damaged, bundle_dir, read_bundle
 from app.predict.recipe import Recipe, windows_parallel
 

@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.data.feature_compute import compute_features, warmup_bars
-from app.data.feature_config import Alpha158Config, FeaturesConfig, LabelConfig
-from app.data.scalers import FeatureScaler
-from app.data.window_rows import table_windows
+from app.features.feature_compute import compute_features, warmup_bars
+from app.features.feature_config import Alpha158Config, FeaturesConfig, LabelConfig
+from app.features.scalers import FeatureScaler
+from app.features.window_rows import table_windows
 
 COMPUTE_SYMBOLS = 32  # symbols per panel: trailing slices are short, so wider panels amortise per-call costs
 # (measured 0.55 CPU-s per 256 symbols at 32 or 64, 0.85 at the features stage's 8)

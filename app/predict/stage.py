@@ -19,7 +19,7 @@ import pandas as pd
 
 from app import storage
 from app.contracts import KST, normalize_symbols
-from app.data.store import BarStore
+from app.collect.store import BarStore
 from app.errors import DataError
 from app.predict import signals as sig
 from app.predict.inputs import Trailing, apply_run_data, cli_keys, kst, parse_bound, trailing_bars
@@ -38,7 +38,7 @@ console = logging.getLogger("app.console")
 def _collect(cfg: AppConfig, run_dir: Path) -> dict[str, Any] | None:
     if not cfg.predict.collect:
         return None
-    from app.data.collect import run as collect
+    from app.collect.collect import run as collect
 
     return collect(cfg, run_dir)
 

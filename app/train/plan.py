@@ -31,7 +31,7 @@ REQUIRED = {"train": ("x", "y"), "val": ("x", "y", "ts"), "test": ("x", "y")}
 
 
 class FitData(NamedTuple):
-    """The data contract of ``app.data.windows``; a plain 4-tuple works too."""
+    """The data contract of ``app.features.windows``; a plain 4-tuple works too."""
 
     train: ray.data.Dataset
     val: ray.data.Dataset
@@ -58,13 +58,13 @@ def prepare_dataset(name: str, ds: Any, min_rows: int) -> tuple[ray.data.Dataset
     for a CPU (and would be re-run every epoch).
     """
     if not isinstance(ds, ray.data.Dataset):
-        raise DataError(f"{name} data is a {type(ds).__name__}, not a Ray Dataset", "pass app.data.windows output")
+        raise DataError(f"{name} data is a {type(ds).__name__}, not a Ray Dataset", "pass app.features.windows output")
     if not isinstance(ds, MaterializedDataset):  # first: a lazy dataset's schema() executes a block of it
         log.info("materializing the %s dataset before training", name)
         ds = ds.materialize()
     missing = [c for c in REQUIRED[name] if c not in ds.schema().names]
     if missing:
-        raise DataError(f"{name} dataset lacks column(s) {', '.join(missing)}", "build it with app.data.windows")
+        raise DataError(f"{name} dataset lacks column(s) {', '.join(missing)}", "build it with app.features.windows")
     rows = ds.count()
     if rows < min_rows:
         raise DataError(f"{name} dataset has {rows} rows, needs at least {min_rows}", "widen the date range or split")

@@ -104,7 +104,7 @@ def predict(
     read_meta(checkpoint_dir)  # a clear error before any actor starts
     if isinstance(data, ray.data.Dataset):
         if "x" not in data.schema().names:
-            raise DataError("the dataset to predict has no x column", "pass windows from app.data.windows")
+            raise DataError("the dataset to predict has no x column", "pass windows from app.features.windows")
         out = data.map_batches(
             Predictor,
             fn_constructor_kwargs={

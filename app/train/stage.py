@@ -26,14 +26,14 @@ log = logging.getLogger(__name__)
 
 
 def features_path(cfg: AppConfig) -> str:
-    from app.data.features import default_features_path
+    from app.features.features import default_features_path
 
     root = storage.absolute(cfg.store.root)
     return str(cfg.features.path or default_features_path(root, str(cfg.data.freq)))
 
 
 def run(cfg: AppConfig, run_dir: Path) -> FitResult:
-    from app.data.windows import make_window_datasets
+    from app.features.windows import make_window_datasets
     from app.ray_runtime import init_ray
 
     init_ray(cfg.ray, cfg.storage)

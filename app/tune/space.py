@@ -174,7 +174,7 @@ def resolve_path(name: str, path: Any, model_cfg: Mapping[str, Any]) -> str:
 
 
 def _group_keys(model_cfg: Mapping[str, Any]) -> dict[str, set[str]]:
-    from app.data.feature_config import WindowsConfig
+    from app.features.feature_config import WindowsConfig
 
     return {
         "train": {f.name for f in dataclasses.fields(TrainConfig)},

@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.data.windows import WindowData, make_window_datasets
+from app.features.windows import WindowData, make_window_datasets
 from app.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from app.contracts import BARS_SCHEMA, KST_NAME
-from app.data.store import BarStore
+from app.collect.store import BarStore
 
 
 def random_walk_bars(

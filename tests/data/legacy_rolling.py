@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.data.panel import safe_div, shift
+from app.features.panel import safe_div, shift
 
 QUANTILES = (0.2, 0.8)  # computed together from one sort of each window
 

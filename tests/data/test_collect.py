@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from app.data.collect import run
-from app.data.store import BarStore
+from app.collect.collect import run
+from app.collect.store import BarStore
 from app.errors import DataError
 from app.sim.config import MarketConfig
 from app.sim.market import Market
@@ -124,7 +124,7 @@ def test_file_source_stage(tmp_path: Path):
 
 
 def test_runs_without_redis_with_a_warning_and_fills_the_hot_cache_with_it(tmp_path: Path, caplog, redis_prefix):
-    from app.data.hot_cache import HotCache
+    from app.collect.hot_cache import HotCache
     from tests.conftest import free_port
 
     sym = market().symbols[0]
@@ -170,9 +170,9 @@ def test_a_final_latest_bar_in_the_hot_cache_saves_the_refetch_of_the_last_store
 
 
 def test_only_a_final_cached_bar_equal_to_the_stored_one_skips_the_refetch():
-    from app.data.collect_symbol import CollectSpec, without_final_overlap
-    from app.data.hot_cache import is_final
-    from app.data.plan import missing_ranges
+    from app.collect.collect_symbol import CollectSpec, without_final_overlap
+    from app.collect.hot_cache import is_final
+    from app.collect.plan import missing_ranges
 
     bars = truth(market().symbols[:1], "2024-06-03", TODAY)[market().symbols[0]]
     last = bars.slice(bars.num_rows - 1).to_pylist()[0]

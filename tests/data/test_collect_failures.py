@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.data.collect import run
+from app.collect.collect import run
 from app.errors import IncompleteDataError
 from app.stages import run_stages
 from tests.conftest import ROOT, compose_config, free_port
@@ -72,7 +72,7 @@ def test_without_redis_actors_never_exceed_the_limit_together(ray_session, tmp_p
                          f"redis.url={dead_redis}", f"data.symbols=[{','.join(syms)}]", "data.start=2021-01-04",
                          "data.end=2024-06-28", f"data.sim.rate_limit={limit}", "collect.workers=2",
                          "collect.batch_size=2")
-    with caplog.at_level(logging.WARNING, logger="app.data.collect"):
+    with caplog.at_level(logging.WARNING, logger="app.collect.collect"):
         manifest = run(cfg, tmp_path / "run")
     stats = manifest["server_stats"]
     assert manifest["failed"] == {} and stats["rate_limited"] == 0, stats

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.data.collect import run
-from app.data.store import BarStore
+from app.collect.collect import run
+from app.collect.store import BarStore
 from tests.conftest import ROOT, compose_config
 from tests.data.test_collect import assert_store_equals, market, overrides, truth
 

@@ -7,11 +7,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import app.data.feature_compute as feature_compute
-from app.data.alpha import DERIVED, ROLLING
-from app.data.feature_config import Alpha158Config, FeaturesConfig, LabelConfig
-from app.data.panel import Rolling
-from app.data import rolling_kernels as kernels
+import app.features.feature_compute as feature_compute
+from app.features.alpha import DERIVED, ROLLING
+from app.features.feature_config import Alpha158Config, FeaturesConfig, LabelConfig
+from app.features.panel import Rolling
+from app.features import rolling_kernels as kernels
 from tests.data.legacy_rolling import LegacyRolling
 from tests.data.test_features import to_table
 from tests.data.test_warmup import file_bars, sim_bars

@@ -13,13 +13,13 @@ import pytest
 import talib
 
 from app.contracts import BARS_SCHEMA
-from app.data.alpha import ROLLING
-from app.data.feature_compute import compute_columns, compute_features, feature_names, warmup_bars
-from app.data.feature_config import Alpha158Config, FeaturesConfig, LabelConfig
+from app.features.alpha import ROLLING
+from app.features.feature_compute import compute_columns, compute_features, feature_names, warmup_bars
+from app.features.feature_config import Alpha158Config, FeaturesConfig, LabelConfig
 from app.typed import typed
-from app.data.features import build_features, read_features, read_manifest
-from app.data.labels import cross_sectional_rank
-from app.data.windows import select_features
+from app.features.features import build_features, read_features, read_manifest
+from app.features.labels import cross_sectional_rank
+from app.features.windows import select_features
 from app.errors import ConfigError, DataError
 
 ALL_OPS = Alpha158Config(rolling=list(ROLLING))  # every operator, not just the default subset
@@ -269,7 +269,7 @@ def test_stage_entry_reads_the_run_config(ray_session, bars_store, tmp_path):
     out = tmp_path / "feat"
     cfg = NS(store=NS(root=str(bars_store)), data=NS(freq="D", symbols=[10, "000020"]),
              features={"path": str(out), "returns": [1]}, label={"horizon": 2})  # fmt: skip
-    from app.data.features import run
+    from app.features.features import run
 
     info = run(cfg)
     assert info.symbols == ["000010", "000020"] and Path(info.path) == out.resolve()

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.data.file_source import check_rows, load_file
+from app.collect.file_source import check_rows, load_file
 from app.errors import DataError
 
 
@@ -102,7 +102,7 @@ def test_bad_rows_beyond_the_tolerance_name_the_series_they_leave_holes_in(tmp_p
 
 def test_on_bad_rows_fail_stops_the_collect_stage_and_keeps_the_rejected_rows(tmp_path, make_bars):
     from tests.conftest import compose_config
-    from app.data.collect import run
+    from app.collect.collect import run
 
     df = make_bars(["000010"], 30, seed=1)
     df.loc[5, "low"] = df.loc[5, "close"] * 1.5

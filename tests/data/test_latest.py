@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from app.data.feature_compute import compute_features
-from app.data.feature_config import FeaturesConfig, LabelConfig
-from app.data.latest import NewestFeatures, trailing_panels
-from app.data.warmup import DEFAULT_RTOL
+from app.features.feature_compute import compute_features
+from app.features.feature_config import FeaturesConfig, LabelConfig
+from app.features.latest import NewestFeatures, trailing_panels
+from app.features.warmup import DEFAULT_RTOL
 from app.errors import DataError
 from tests.data.test_warmup import CUMULATIVE, file_bars, sim_bars
 

@@ -7,13 +7,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-import app.data.features as features
-from app.data.feature_compute import compute_features, feature_names
-from app.data.feature_config import FeaturesConfig, LabelConfig
-from app.data.features import read_features
-from app.data.latest import NewestFeatures, trailing_panels
-from app.data.store import BarStore
-from app.data.warmup import DEFAULT_RTOL
+import app.features.features as features
+from app.features.feature_compute import compute_features, feature_names
+from app.features.feature_config import FeaturesConfig, LabelConfig
+from app.features.features import read_features
+from app.features.latest import NewestFeatures, trailing_panels
+from app.collect.store import BarStore
+from app.features.warmup import DEFAULT_RTOL
 from app.sim.config import MarketConfig
 from app.sim.market import Market
 from tests.data.test_latest import scaled_errors

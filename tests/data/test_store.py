@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.contracts import BARS_SCHEMA, daily_ts
-from app.data.store import BarStore, conform
+from app.collect.store import BarStore, conform
 from app.errors import DataError
 
 

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from app.data.feature_compute import compute_features, feature_names, warmup_bars
-from app.data.feature_config import FeaturesConfig, IndicatorConfig, LabelConfig
-from app.data.file_source import load_file
-from app.data.warmup import DEFAULT_RTOL, recursive_warmup
+from app.features.feature_compute import compute_features, feature_names, warmup_bars
+from app.features.feature_config import FeaturesConfig, IndicatorConfig, LabelConfig
+from app.collect.file_source import load_file
+from app.features.warmup import DEFAULT_RTOL, recursive_warmup
 from app.sim.config import MarketConfig
 from app.sim.market import Market
 

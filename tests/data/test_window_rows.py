@@ -8,12 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.contracts import BARS_SCHEMA
-from app.data.feature_compute import compute_features
-from app.data.feature_config import FeaturesConfig, LabelConfig
-from app.data.scalers import FeatureScaler
-from app.data.splits import Period
-from app.data.window_rows import dataset_windows, table_windows
-from app.data.windows import FileFrame, WindowSpec, file_windows
+from app.features.feature_compute import compute_features
+from app.features.feature_config import FeaturesConfig, LabelConfig
+from app.features.scalers import FeatureScaler
+from app.features.splits import Period
+from app.features.window_rows import dataset_windows, table_windows
+from app.features.windows import FileFrame, WindowSpec, file_windows
 
 SEQ_LEN, HORIZON = 10, 3
 NAMES = ["logret_1", "close_sma_20", "rsi_14", "a158_std5"]

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.data.feature_config import (
+from app.features.feature_config import (
     DataPipelineConfig, FeaturesConfig, LabelConfig, SplitConfig, WalkForwardConfig, WindowsConfig,
 )  # fmt: skip
-from app.data.features import build_features, read_features, read_manifest
-from app.data.scalers import FeatureScaler
-from app.data.splits import Period, Split, resolve_split
-from app.data.windows import (
+from app.features.features import build_features, read_features, read_manifest
+from app.features.scalers import FeatureScaler
+from app.features.splits import Period, Split, resolve_split
+from app.features.windows import (
     FileFrame, WindowSpec, fit_scaler, make_window_datasets, read_calendar, walk_forward_splits, window_ends,
     windows_numpy,
 )  # fmt: skip

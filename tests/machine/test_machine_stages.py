@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app import stages
-from app.data.collect_stage import CollectStage
+from app.collect.collect_stage import CollectStage
 from app.stage_registry import STAGES
 from tests.conftest import compose_config
 from tests.machine.memory_testutil import hold_80mb_child

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from app.data.store import BarStore
+from app.collect.store import BarStore
 from app.errors import DataError
 from app.krx import ticks
 from app.predict.bundle import read_bundle

@@ -5,12 +5,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.data.feature_compute import compute_features, feature_names, warmup_bars
-from app.data.feature_config import FeaturesConfig, LabelConfig
-from app.data.scalers import FeatureScaler
-from app.data.warmup import DEFAULT_RTOL
-from app.data.window_rows import table_windows
-from app.data.windows import select_features
+from app.features.feature_compute import compute_features, feature_names, warmup_bars
+from app.features.feature_config import FeaturesConfig, LabelConfig
+from app.features.scalers import FeatureScaler
+from app.features.warmup import DEFAULT_RTOL
+from app.features.window_rows import table_windows
+from app.features.windows import select_features
 from app.predict.recipe import Recipe, windows_parallel
 from app.sim.config import MarketConfig
 from app.sim.market import Market

@@ -80,7 +80,7 @@ def test_a_broken_report_fails_validation(built_report, breakage, where):
 
 def test_a_report_names_the_market_its_data_come_from(make_run, monkeypatch):
     """The summary, the JSON and every plot's title say the bars are simulated, and how."""
-    from app.data.sources import describe_sim
+    from app.collect.sources import describe_sim
     from app.report import style
     from app.sim.config import MarketConfig, SimConfig
 

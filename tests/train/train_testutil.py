@@ -1,4 +1,4 @@
-"""Synthetic windows with a planted linear signal (the shape app.data.windows produces), and a
+"""Synthetic windows with a planted linear signal (the shape app.features.windows produces), and a
 model that crashes its worker on demand."""
 from __future__ import annotations
 

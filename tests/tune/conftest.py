@@ -54,9 +54,9 @@ def with_tune(cfg, **values):
 @pytest.fixture(scope="session")
 def features_store(tmp_path_factory, ray_session):
     """The store root holding the bars and the features dataset (built once per session)."""
-    from app.data.features import run as build_features
-    from app.data.sources import sim_config
-    from app.data.store import BarStore
+    from app.features.features import run as build_features
+    from app.collect.sources import sim_config
+    from app.collect.store import BarStore
     from app.kis.credentials import Credentials
     from app.sim.market import Market
 

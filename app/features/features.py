@@ -2,7 +2,7 @@
 
 Whole symbols per block, by construction: the Ray dataset is a list of *tasks*, each naming a
 few symbols; the batch function reads those symbols' complete store files itself, computes
-their features as one panel (one column per symbol, see :mod:`app.data.panel`) and writes one
+their features as one panel (one column per symbol, see :mod:`app.features.panel`) and writes one
 Parquet file. No Ray read splits a symbol and no shuffle runs (``groupby().map_groups`` would
 shuffle every row between the two cores; see docs/features.md for the measurement).
 
@@ -37,14 +37,14 @@ import pyarrow.parquet as pq
 
 from app import storage
 from app.contracts import BARS_SCHEMA, KST, normalize_symbol
-from app.data.allocator import keep_freed_memory
-from app.data.feature_compute import (
+from app.features.allocator import keep_freed_memory
+from app.features.feature_compute import (
     TS_TYPE, compute_features, feature_names, group_layout, validate_features, warmup_bars,
 )
-from app.data.feature_config import MAX_SYMBOLS_PER_TASK, FeaturesConfig, LabelConfig
+from app.features.feature_config import MAX_SYMBOLS_PER_TASK, FeaturesConfig, LabelConfig
 from app.typed import typed
-from app.data.labels import cross_sectional_rank, forward_labels, validate_label
-from app.data.store import BarStore
+from app.features.labels import cross_sectional_rank, forward_labels, validate_label
+from app.collect.store import BarStore
 from app.errors import DataError
 
 log = logging.getLogger(__name__)

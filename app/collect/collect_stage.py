@@ -1,4 +1,4 @@
-"""Stage ``collect``: bars from the configured source into the store (:func:`app.data.collect.run`).
+"""Stage ``collect``: bars from the configured source into the store (:func:`app.collect.collect.run`).
 
 After it, the later stages of the run work on the symbols it resolved, and a collection that left
 symbols missing for a transient reason ends the run with exit 3: at once, or with
@@ -34,7 +34,7 @@ def carry_symbols(cfg: AppConfig, manifest: Any) -> None:
 
 class CollectStage(BaseStage):
     def run(self, cfg: AppConfig, run_dir: Path) -> dict:
-        from app.data.collect import run
+        from app.collect.collect import run
 
         return run(cfg, run_dir)
 
@@ -45,7 +45,7 @@ class CollectStage(BaseStage):
         return {"bars": t.get("bars_fetched"), "requests": t.get("requests"), "rate_limit": t.get("rate_limit")}
 
     def after(self, cfg: AppConfig, run_dir: Path, result: Any) -> AppError | None:
-        from app.data.collect import incomplete_error
+        from app.collect.collect import incomplete_error
 
         carry_symbols(cfg, result)
         incomplete = incomplete_error(result)

@@ -1,5 +1,5 @@
 """Source ``file``: a user's CSV or Parquet bars (``data.path``), validated and stored under the
-same contract as collected bars (:mod:`app.data.file_source` reads and checks the rows)."""
+same contract as collected bars (:mod:`app.collect.file_source` reads and checks the rows)."""
 from __future__ import annotations
 
 import time
@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
-from app.data.file_source import BAD_ROWS, check_rows, load_file
-from app.data.sources import describe_file
-from app.data.store import BarStore
+from app.collect.file_source import BAD_ROWS, check_rows, load_file
+from app.collect.sources import describe_file
+from app.collect.store import BarStore
 from app.errors import ConfigError
 from app.run_folder import REJECTED_ROWS, RunFolder
 

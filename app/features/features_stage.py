@@ -1,4 +1,4 @@
-"""Stage ``features``: the features dataset of the store's bars (:func:`app.data.features.run`).
+"""Stage ``features``: the features dataset of the store's bars (:func:`app.features.features.run`).
 
 The dataset lives with the store, not the run folder, so the run folder is not used.
 """
@@ -12,7 +12,7 @@ from app.stage_registry import BaseStage
 
 class FeaturesStage(BaseStage):
     def run(self, cfg: Any, run_dir: Path) -> Any:
-        from app.data.features import run
+        from app.features.features import run
 
         return run(cfg)
 

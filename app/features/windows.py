@@ -7,9 +7,9 @@ yields blocks of ``block_windows`` windows, so no more than a few blocks of wind
 time. ``windows_numpy`` / ``iter_windows`` run the very same per-file function without Ray.
 
 A window ending at row ``i`` is emitted when it is a label-free window of
-:mod:`app.data.window_rows` (``seq_len`` rows of one symbol, every model feature finite; warm-up
+:mod:`app.features.window_rows` (``seq_len`` rows of one symbol, every model feature finite; warm-up
 and other NaN rows are skipped, never filled), its target is defined, and row ``i`` belongs to the
-period (see :mod:`app.data.splits`).
+period (see :mod:`app.features.splits`).
 Rows carry ``x`` (seq_len x F float32 tensor), ``y`` (float32), ``symbol``, ``ts``, ``label_ts``.
 """
 from __future__ import annotations
@@ -25,15 +25,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.data.allocator import keep_freed_memory
-from app.data.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig
+from app.features.allocator import keep_freed_memory
+from app.features.feature_config import FeaturesConfig, LabelConfig, SplitConfig, WindowsConfig
 from app.typed import typed
-from app.data.features import FeaturesInfo, read_features, read_manifest
-from app.data.labels import label_reach
-from app.data.panel import Layout
-from app.data.scalers import FeatureScaler, partial_stats, sample_stride
-from app.data.splits import Period, Split, embargo_of, resolve_split, walk_forward
-from app.data.window_rows import feature_ends, gather
+from app.features.features import FeaturesInfo, read_features, read_manifest
+from app.features.labels import label_reach
+from app.features.panel import Layout
+from app.features.scalers import FeatureScaler, partial_stats, sample_stride
+from app.features.splits import Period, Split, embargo_of, resolve_split, walk_forward
+from app.features.window_rows import feature_ends, gather
 from app.errors import ConfigError
 from app.run_folder import SCALER, SPLIT, RunFolder
 
@@ -106,7 +106,7 @@ class WindowSpec:
 def window_ends(frame: FileFrame, xs: np.ndarray, spec: WindowSpec) -> np.ndarray:
     """Rows that end a valid window of ``spec.period``, in (symbol, ts) order.
 
-    The label-free windows of :func:`app.data.window_rows.feature_ends`, kept where the target is
+    The label-free windows of :func:`app.features.window_rows.feature_ends`, kept where the target is
     defined and the sample belongs to the period.
     """
     ok = feature_ends(frame.pos, xs, spec.seq_len)

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import numpy as np
 import talib
 
-from app.data.feature_config import FeaturesConfig, IndicatorConfig
-from app.data.panel import safe_div
+from app.features.feature_config import FeaturesConfig, IndicatorConfig
+from app.features.panel import safe_div
 from app.errors import ConfigError
 
 
@@ -39,7 +39,7 @@ ta = SimpleNamespace(**{
     for name in ("SMA", "EMA", "RSI", "MACD", "BBANDS", "ATR", "NATR", "OBV", "STOCH", "MFI", "ADX", "CCI", "WILLR", "ROC")
 })  # fmt: skip
 
-#: Indicators whose value depends on the whole history (TA-Lib seeds them; see app/data/warmup.py);
+#: Indicators whose value depends on the whole history (TA-Lib seeds them; see app/features/warmup.py);
 #: the others depend on a fixed number of trailing bars only.
 RECURSIVE = frozenset({"ema", "rsi", "macd", "atr", "adx"})
 GROUPS = ("sma", "ema", "rsi", "macd", "bbands", "atr", "obv", "stoch", "mfi", "adx", "cci", "willr", "roc")

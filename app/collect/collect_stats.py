@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from app.data.collect_symbol import CollectSpec
-from app.data.store import BarStore
+from app.collect.collect_symbol import CollectSpec
+from app.collect.store import BarStore
 
 
 class CollectTally:

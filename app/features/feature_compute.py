@@ -17,13 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.contracts import BARS_SCHEMA, KST_NAME
-from app.data.alpha import alpha158, returns_and_volume, rolling_context, validate_alpha158
-from app.data.feature_config import FeaturesConfig, LabelConfig
+from app.features.alpha import alpha158, returns_and_volume, rolling_context, validate_alpha158
+from app.features.feature_config import FeaturesConfig, LabelConfig
 from app.typed import typed
-from app.data.indicators import scale_free_companions, ta_indicators, validate_indicators
-from app.data.labels import forward_labels, validate_label
-from app.data.panel import Layout
-from app.data.warmup import recursive_warmup
+from app.features.indicators import scale_free_companions, ta_indicators, validate_indicators
+from app.features.labels import forward_labels, validate_label
+from app.features.panel import Layout
+from app.features.warmup import recursive_warmup
 from app.errors import ConfigError, DataError
 
 TS_TYPE = pa.timestamp("s", tz=KST_NAME)
@@ -170,7 +170,7 @@ def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None) -> int:
     """Bars a symbol needs before every configured feature is defined (rows before are warm-up).
 
     With ``rtol`` (e.g. 1e-6), also enough bars for the recursive indicators (EMA, RSI, ATR, ADX,
-    MACD) to agree with their full-history values to ``rtol`` relative (see :mod:`app.data.warmup`):
+    MACD) to agree with their full-history values to ``rtol`` relative (see :mod:`app.features.warmup`):
     what features computed from a symbol's trailing bars only need to equal the batch features.
     """
     defined = _probe(_cfg_key(cfg))[1]
@@ -190,7 +190,7 @@ def compute_features(
 ) -> pa.Table:
     """The Features table of ``bars`` (whole symbols, sorted by symbol then ts).
 
-    ``ranks`` (from :func:`app.data.labels.cross_sectional_rank`, aligned row by row with
+    ``ranks`` (from :func:`app.features.labels.cross_sectional_rank`, aligned row by row with
     ``bars``) adds ``label_rank`` and ``label_rank_ts``.
     """
     validate_features(cfg)

@@ -1,4 +1,4 @@
-"""Sources ``sim`` and ``kis``: bars over the KIS protocol, collected by :func:`app.data.collect.collect_api`."""
+"""Sources ``sim`` and ``kis``: bars over the KIS protocol, collected by :func:`app.collect.collect.collect_api`."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.data.sources import ApiSource, check_sim, open_kis, open_sim
+from app.collect.sources import ApiSource, check_sim, open_kis, open_sim
 
 if TYPE_CHECKING:
     from app.config import AppConfig
@@ -22,7 +22,7 @@ class ApiBarSource:
             self.checker(cfg)
 
     def collect(self, cfg: AppConfig, run_dir: Path, store_root: str) -> dict:
-        from app.data.collect import collect_api
+        from app.collect.collect import collect_api
 
         with self.opener(cfg) as api:
             return collect_api(cfg, api, store_root)

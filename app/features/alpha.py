@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app.data.feature_config import Alpha158Config, FeaturesConfig
-from app.data.panel import Rolling, safe_div, shift
+from app.features.feature_config import Alpha158Config, FeaturesConfig
+from app.features.panel import Rolling, safe_div, shift
 from app.errors import ConfigError
 
 EPS = 1e-12  # qlib's guard in denominators

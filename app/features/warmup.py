@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from app.data.feature_config import IndicatorConfig
+from app.features.feature_config import IndicatorConfig
 
 #: Upper bound on a seed's relative error (measured seeds were below 1; 10 leaves a margin).
 SEED_ERROR = 10.0

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from app.data.feature_config import LabelConfig
-from app.data.panel import lead, safe_div
+from app.features.feature_config import LabelConfig
+from app.features.panel import lead, safe_div
 from app.errors import ConfigError
 
 NO_TS = np.iinfo(np.int64).min  # label_ts of rows without a label

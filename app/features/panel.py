@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app.data import rolling_kernels as kernels
+from app.features import rolling_kernels as kernels
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Rolling:
 
     A window is defined only when all its ``d`` values are (qlib's operators use
     ``min_periods=1``; here warm-up rows are NaN instead, so they can be masked explicitly). The
-    statistics are the single-pass kernels of :mod:`app.data.rolling_kernels`.
+    statistics are the single-pass kernels of :mod:`app.features.rolling_kernels`.
 
     With ``last_only``, every statistic is computed for the last row only, from the last ``d`` rows
     (a (1, S) array that broadcasts against the series): what the newest-bar path needs.

@@ -2,7 +2,7 @@
 
 Both are reached over HTTP by the same client; the only differences are the base URL and where
 the credentials come from (the environment for KIS, a throwaway pair for the simulator). The
-sources by name are in :mod:`app.data.bar_source`.
+sources by name are in :mod:`app.collect.bar_source`.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Only the last row is computed, and each part from as few bars as give the batch 
 
 * the recursive TA-Lib indicators (EMA, RSI, MACD, ATR/NATR, ADX) from the whole buffer of
   ``warmup_bars(cfg, rtol) + 1`` bars, after which they agree with the full-history value to
-  ``rtol`` (:mod:`app.data.warmup`);
+  ``rtol`` (:mod:`app.features.warmup`);
 * every other indicator and every rolling feature (Alpha158, returns, volatility, volume z) from the
   last ``warmup_bars(cfg) + 1`` bars, which hold their whole window: the same value as the batch;
 * calendar fields from the newest ``ts``.
@@ -24,12 +24,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.data.alpha import alpha158, returns_and_volume, rolling_context
-from app.data.feature_compute import calendar_columns, feature_names, session_days, validate_features, warmup_bars
-from app.data.feature_config import FeaturesConfig
+from app.features.alpha import alpha158, returns_and_volume, rolling_context
+from app.features.feature_compute import calendar_columns, feature_names, session_days, validate_features, warmup_bars
+from app.features.feature_config import FeaturesConfig
 from app.typed import typed
-from app.data.indicators import GROUPS, RECURSIVE, scale_free_companions, ta_indicators
-from app.data.warmup import DEFAULT_RTOL
+from app.features.indicators import GROUPS, RECURSIVE, scale_free_companions, ta_indicators
+from app.features.warmup import DEFAULT_RTOL
 from app.errors import DataError
 
 FIELDS = ("open", "high", "low", "close", "volume", "value")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from app.contracts import KST
-from app.data.feature_config import SplitConfig, WalkForwardConfig
+from app.features.feature_config import SplitConfig, WalkForwardConfig
 from app.errors import ConfigError, DataError
 
 PARTS = ("train", "val", "test")

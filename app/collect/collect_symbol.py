@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.contracts import KST
-from app.data.hot_cache import is_final
-from app.data.plan import FetchRange, missing_ranges
-from app.data.store import BarStore, conform
+from app.collect.hot_cache import is_final
+from app.collect.plan import FetchRange, missing_ranges
+from app.collect.store import BarStore, conform
 from app.errors import AppError
 from app.krx.calendar import latest_session_on_or_before
 

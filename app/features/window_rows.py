@@ -1,6 +1,6 @@
 """Label-free windows: which rows end a window of finite features, and the windows themselves.
 
-This is the one window builder. Training (:mod:`app.data.windows`) keeps, on top of it, the rows
+This is the one window builder. Training (:mod:`app.features.windows`) keeps, on top of it, the rows
 whose target is defined and that belong to a split period; prediction and the realtime path use it
 as is, so the newest bars of a symbol, which have no label yet, still get a window.
 
@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.data.panel import Layout
-from app.data.scalers import FeatureScaler
+from app.features.panel import Layout
+from app.features.scalers import FeatureScaler
 from app.errors import DataError
 
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 from app import storage
 from app.contracts import parse_date
-from app.data.bar_source import bar_source
-from app.data.collect_symbol import CollectSpec, SymbolOutcome, collect_symbol
-from app.data.collect_stats import CollectTally
-from app.data.hot_cache import HotCache
-from app.data.sources import ApiSource, resolve_source
-from app.data.store import BarStore
-from app.data.universe import resolve_symbols
+from app.collect.bar_source import bar_source
+from app.collect.collect_symbol import CollectSpec, SymbolOutcome, collect_symbol
+from app.collect.collect_stats import CollectTally
+from app.collect.hot_cache import HotCache
+from app.collect.sources import ApiSource, resolve_source
+from app.collect.store import BarStore
+from app.collect.universe import resolve_symbols
 from app.errors import DataError, IncompleteDataError, ServiceError
 from app.kis.credentials import Credentials
 from app.kis.redis_conn import ENV_REDIS_URL
@@ -184,7 +184,7 @@ def _collect_ray(cfg: AppConfig, symbols: list[str], workers: int, spec, setting
 
     init_ray(cfg.ray, cfg.storage)
     if settings.redis_url and sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
-        from app.data.redis_nodes import check_every_node
+        from app.collect.redis_nodes import check_every_node
 
         check_every_node(settings.redis_url)  # the actors may run on any node: each must reach the limiter
     c = cfg.collect

@@ -14,9 +14,9 @@ AUTO = "auto"
 
 #: name -> "module:attribute" of a BarSource, imported only when used.
 BAR_SOURCES: dict[str, str] = {
-    "sim": "app.data.api_sources:SIM",
-    "kis": "app.data.api_sources:KIS",
-    "file": "app.data.file_bars:FILE",
+    "sim": "app.collect.api_sources:SIM",
+    "kis": "app.collect.api_sources:KIS",
+    "file": "app.collect.file_bars:FILE",
 }
 
 

@@ -1,0 +1,1 @@
+"""Getting bars: the bar sources (KIS, the embedded simulator, files), parallel collection and the Parquet store."""

@@ -1,1 +1,0 @@
-"""Sources, collection, the Parquet store, features, labels, windows and splits."""

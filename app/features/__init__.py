@@ -1,0 +1,1 @@
+"""Turning bars into model inputs: features, labels, time splits, scalers and windows."""
