@@ -20,7 +20,6 @@ import time
 import uuid
 from pathlib import Path
 
-from omegaconf import OmegaConf
 
 from app.config import AppConfig
 from app.collect.collect import _collect_ray, actor_count
@@ -50,7 +49,7 @@ def main() -> None:
                     market=MarketConfig(n_symbols=args.symbols, start="2018-01-02", today="2024-12-30"))
     symbols = Market(sim.market).symbols
     ray.init(num_cpus=2, object_store_memory=512 * 1024**2, log_to_driver=False)
-    cfg = OmegaConf.structured(AppConfig)
+    cfg = AppConfig()
     cfg.collect.workers, cfg.collect.batch_size = args.actors, 2
     pipeline = actor_count(cfg, len(symbols), args.limit, shared_limiter=bool(args.redis))
     out = {"benchmark": "collect_rate_limit", "limit": args.limit, "redis": bool(args.redis),

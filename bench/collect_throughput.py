@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
 
 from app.config import AppConfig
 from app.collect.collect import CollectorActor, _collect_ray
@@ -56,7 +55,7 @@ def single_process(settings, creds, symbols, spec) -> None:
 
 
 def ray_pipeline(settings, creds, symbols, spec, workers: int) -> None:
-    cfg = OmegaConf.structured(AppConfig)
+    cfg = AppConfig()
     cfg.collect.workers, cfg.collect.batch_size = workers, 16
     for _ in _collect_ray(cfg, symbols, spec, settings, creds, None):
         pass

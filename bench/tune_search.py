@@ -161,8 +161,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import ray
-    from omegaconf import OmegaConf
 
+    from app.features.feature_config import DataPipelineConfig
     from app.train.config import TrainConfig
     from app.tune.space import parse_space
     from app.tune.windows import build_windows
@@ -174,7 +174,7 @@ def main() -> None:
         features = build_market(work / "store", args.symbols, args.start, args.today)
         model_cfg, raw_space = sweep_space(args.model)
         space = parse_space(raw_space, model_cfg)
-        cfg = OmegaConf.create({"features": {}, "split": {}, "windows": {}, "label": {}})
+        cfg = DataPipelineConfig()
         _, windows = build_windows(features, cfg, space.seq_lens(20))
         train = TrainConfig(batch_size=args.batch_size, early_stopping_patience=0, epochs=args.max_t).to_dict()
         base = {"train": train, "model": model_cfg, "windows": {"seq_len": 20}}
