@@ -20,7 +20,6 @@ import time
 import uuid
 from pathlib import Path
 
-
 from app.config import AppConfig
 from app.collect.collect import _collect_ray, actor_count
 from app.collect.collect_stats import CollectTally

@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from app.config import AppConfig
 from app.collect.collect import CollectorActor, _collect_ray
 from app.collect.collect_symbol import CollectSpec, collect_symbol
