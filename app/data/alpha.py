@@ -157,6 +157,6 @@ def returns_and_volume(r: Rolling, cfg: FeaturesConfig) -> dict[str, np.ndarray]
     return out
 
 
-def rolling_context(panels: dict[str, np.ndarray], last_only: bool = False) -> Rolling:
+def rolling_context(panels: dict[str, np.ndarray]) -> Rolling:
     """A :class:`Rolling` over the bar panels (open, high, low, close, volume, value)."""
-    return Rolling(panels, DERIVED, last_only)
+    return Rolling(panels, DERIVED)

@@ -24,16 +24,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.data.alpha import alpha158, returns_and_volume, rolling_context
+from app.data.alpha import DERIVED, alpha158, returns_and_volume
 from app.data.feature_compute import calendar_columns, feature_names, session_days, validate_features, warmup_bars
 from app.data.feature_config import FeaturesConfig, coerce
-from app.data.indicators import GROUPS, RECURSIVE, scale_free_companions, ta_indicators
-from app.data.warmup import DEFAULT_RTOL
+from app.data.indicators import scale_free_companions
+from app.data.newest_indicators import newest_indicators
+from app.data.newest_stats import NewestRolling
+from app.data.panel import Rolling
+from app.data.warmup import DEFAULT_RTOL, recursive_bars
 from app.errors import DataError
 
 FIELDS = ("open", "high", "low", "close", "volume", "value")
-WHOLE = RECURSIVE | {"obv"}  # computed over the whole buffer: recursive, or a running total
-WINDOWED = frozenset(GROUPS) - WHOLE
 
 
 class NewestFeatures:
@@ -45,6 +46,11 @@ class NewestFeatures:
         self.names = feature_names(self.cfg)
         self.tail_bars = warmup_bars(self.cfg) + 1
         self.buffer_bars = max(self.tail_bars, warmup_bars(self.cfg, rtol) + 1)
+        self._bars = recursive_bars(self.cfg.indicators, rtol)
+        self._plan = NewestRolling.plan(self._rolled, DERIVED, FIELDS, self.tail_bars)
+
+    def _rolled(self, ctx: Rolling) -> dict[str, np.ndarray]:
+        return {**returns_and_volume(ctx, self.cfg), **alpha158(ctx, self.cfg.alpha158)}
 
     def __call__(self, panels: Mapping[str, np.ndarray], ts: np.ndarray) -> np.ndarray:
         """Features (float64, NaN where undefined) of the last row of every column of ``panels``.
@@ -56,28 +62,14 @@ class NewestFeatures:
         n_bars, n_sym = data["close"].shape
         if len(ts) != n_sym:
             raise DataError(f"{len(ts)} timestamps for {n_sym} symbols", "give one newest ts per panel column")
-        feats = self._indicators(data)
+        feats = newest_indicators(data, self.cfg.indicators, self.tail_bars, self._bars)
         feats.update(scale_free_companions(feats, data["close"][-1], self.cfg))
         tail = {k: v[-self.tail_bars :] for k, v in data.items()}
-        ctx = rolling_context(tail, last_only=True)
-        rolled = {**returns_and_volume(ctx, self.cfg), **alpha158(ctx, self.cfg.alpha158)}
+        rolled = self._rolled(NewestRolling(tail, DERIVED, self._plan))
         feats.update({k: v[-1] for k, v in rolled.items()})
         feats.update(calendar_columns(np.asarray(ts, np.int64), list(self.cfg.calendar)))
         out = np.column_stack([feats[name] for name in self.names])
         out[np.isinf(out)] = np.nan
-        return out
-
-    def _indicators(self, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Last value of every TA-Lib column: recursive ones and obv from the whole buffer, the rest from the tail."""
-        n_sym = data["close"].shape[1]
-        out: dict[str, np.ndarray] = {}
-        cut = self.tail_bars
-        for j in range(n_sym):
-            o, h, l, c, v = (data[k][:, j] for k in ("open", "high", "low", "close", "volume"))
-            whole = ta_indicators(o, h, l, c, v, self.cfg.indicators, WHOLE)
-            short = ta_indicators(o[-cut:], h[-cut:], l[-cut:], c[-cut:], v[-cut:], self.cfg.indicators, WINDOWED)
-            for name, values in (whole | short).items():
-                out.setdefault(name, np.empty(n_sym))[j] = values[-1]
         return out
 
 
