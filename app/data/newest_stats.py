@@ -110,9 +110,19 @@ def window_stats(series: np.ndarray, plan: np.ndarray, qs: np.ndarray, n_out: in
     return out
 
 
+class _Series:
+    """The whole trailing series of a :class:`NewestRolling`: what the derived series are built from."""
+
+    def __init__(self, ctx: NewestRolling) -> None:
+        self._ctx = ctx
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._ctx.series(name)
+
+
 class NewestRolling(Rolling):
-    """:class:`Rolling` of the newest row only: ``stat`` gives (1, symbols) arrays, and every
-    primitive statistic the features read comes from one :func:`window_stats` call.
+    """:class:`Rolling` of the newest row only: ``r[name]``, ``r.ref`` and ``r.stat`` give (1, symbols)
+    arrays, and every primitive statistic the features read comes from one :func:`window_stats` call.
 
     ``NewestRolling.plan(run, derived, n_rows)`` learns which primitives ``run(ctx)`` reads;
     ``NewestRolling(panels, derived, plan)`` then computes them all before the formulas run.
@@ -121,6 +131,7 @@ class NewestRolling(Rolling):
     def __init__(self, series: dict[str, np.ndarray], derived: dict[str, Callable[[Rolling], np.ndarray]],
                  plan: list[tuple] | None = None) -> None:  # fmt: skip
         super().__init__(series, derived)
+        self._whole = _Series(self)
         self._asked: list[tuple] = []
         self._plan = plan
         if plan is not None:
@@ -133,6 +144,19 @@ class NewestRolling(Rolling):
         run(ctx)
         return list(dict.fromkeys(ctx._asked))
 
+    def series(self, name: str) -> np.ndarray:
+        """The whole (rows, symbols) series ``name``, built on first use."""
+        if name not in self._series:
+            self._series[name] = np.asfortranarray(self._derived[name](self._whole), dtype=np.float64)
+        return self._series[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.series(name)[-1:]
+
+    def ref(self, name: str, n: int) -> np.ndarray:
+        whole = self.series(name)
+        return whole[-1 - n : whole.shape[0] - n] if n < whole.shape[0] else np.full_like(whole[-1:], np.nan)
+
     def _compute(self, plan: list[tuple]) -> None:
         names = list(dict.fromkeys(n for _, name, _, args in plan for n in (name, *args) if isinstance(n, str)))
         index = {n: i for i, n in enumerate(names)}
@@ -141,7 +165,7 @@ class NewestRolling(Rolling):
         for op, name, d, args in plan:
             table.append((OPS[op], index[name], index[args[0]] if op == "cov" else 0, d, rows))
             rows += len(qs) + 1 if op == "order" else 1
-        stacked = np.stack([self[n].T for n in names])  # (series, symbols, rows): each window contiguous
+        stacked = np.stack([self.series(n).T for n in names])  # (series, symbols, rows): each window contiguous
         out = window_stats(stacked, np.array(table, np.int64).reshape(-1, 5), np.array(qs, np.float64), rows)
         for (op, name, d, args), row in zip(plan, (t[4] for t in table)):
             if op != "order":
@@ -157,10 +181,10 @@ class NewestRolling(Rolling):
             self._asked.append(key)
             if self._plan is not None:
                 raise KeyError(f"statistic {key} is not in the plan")
-            self[name]
+            self.series(name)
             if op == "cov":
-                self[args[0]]
-            return np.full((1, self[name].shape[1]), np.nan)
+                self.series(args[0])
+            return np.full((1, self.series(name).shape[1]), np.nan)
         return self._memo[key]
 
     def _sum(self, name: str, d: int) -> np.ndarray:
@@ -188,6 +212,6 @@ class NewestRolling(Rolling):
         key = ("order", name, d, (qs,))
         if ("rank", name, d, ()) not in self._memo:
             self._primitive(*key[:3], qs)
-            self._memo[("rank", name, d, ())] = np.full((1, self[name].shape[1]), np.nan)
+            self._memo[("rank", name, d, ())] = np.full((1, self.series(name).shape[1]), np.nan)
             for q in qs:
                 self._memo[("quantile", name, d, (q,))] = self._memo[("rank", name, d, ())]

@@ -101,6 +101,10 @@ class Rolling:
             self._series[name] = np.asfortranarray(self._derived[name](self), dtype=np.float64)
         return self._series[name]
 
+    def ref(self, name: str, n: int) -> np.ndarray:
+        """``name`` ``n`` rows back (qlib ``Ref``)."""
+        return shift(self[name], n)
+
     def stat(self, op: str, name: str, d: int, *args: Any) -> np.ndarray:
         key = (op, name, d, args)
         if key not in self._memo:
