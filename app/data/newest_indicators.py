@@ -47,13 +47,16 @@ def newest_indicators(data: dict[str, np.ndarray], cfg: IndicatorConfig, tail_ba
                       bars: dict[str, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """Newest value of every TA-Lib column of the (bars, symbols) panels ``data``: the recursive ones
     from the last ``bars[column]`` rows (:func:`app.data.warmup.recursive_bars`; default: all),
-    ``obv`` from all, the windowed ones from the last ``tail_bars``."""
+    ``obv`` from all, the windowed ones from the last ``tail_bars``, which must hold each one's
+    look-back (``warmup_bars(cfg) + 1`` does: it is the longest run of leading NaN of any feature)."""
     n_bars, n_sym = data["close"].shape
     start = starts(*(data[k] for k in ("high", "low", "close", "volume")))
     out = recursive_columns(data, cfg, start, bars)
     _per_symbol(data, cfg, WHOLE, np.flatnonzero(start < 0), n_bars, out)
     rows = min(tail_bars, n_bars)
     clean = ~np.isnan(np.stack([data[k][-rows:] for k in FIELDS])).any(axis=(0, 1))
+    if rows < tail_bars:  # a buffer shorter than a look-back: end to end, a window would reach the tail before
+        clean[:] = False
     if clean.any():
         _end_to_end(data, cfg, np.flatnonzero(clean), rows, out)
     _per_symbol(data, cfg, WINDOWED, np.flatnonzero(~clean), rows, out)
