@@ -6,8 +6,8 @@ about 150 calls whose fixed cost is most of the time, so :class:`NewestRolling` 
 formulas once (on placeholders) which primitive statistics they read, and then computes all of
 them per call with :func:`window_stats`: one loop over (statistic, symbol), each reading the last
 ``d`` rows of one series. The definitions are those of :mod:`app.data.rolling_kernels` for a
-window ending on the last row: NaN when the window is short or holds a NaN; sums and moments
-two-pass (mean first) instead of running sums, which can only be closer to exact.
+window ending on the last row: NaN when the window is short or holds a NaN; moments from sums
+centred on the window's first value, as the kernels centre theirs.
 """
 from __future__ import annotations
 
@@ -23,27 +23,31 @@ OPS = {"sum": 0, "cov": 1, "max": 2, "min": 3, "order": 4, "slope": 5, "idxmax":
 
 
 @njit(cache=True)
-def _window(series: np.ndarray, s: int, j: int, d: int) -> np.ndarray:
-    """The last ``d`` values of series ``s`` for symbol ``j``; empty when short or holding a NaN."""
-    n = series.shape[2]
-    if d > n:
-        return series[s, j, :0]
-    w = series[s, j, n - d :]
-    for x in w:
-        if np.isnan(x):
-            return series[s, j, :0]
-    return w
+def _trailing_numbers(series: np.ndarray) -> np.ndarray:
+    """(series, symbols): how many of each column's last values are numbers (a window of ``d`` is whole
+    when at least ``d`` are)."""
+    k, m, n = series.shape
+    out = np.zeros((k, m), np.int64)
+    for s in range(k):
+        for j in range(m):
+            i = n - 1
+            while i >= 0 and not np.isnan(series[s, j, i]):
+                i -= 1
+            out[s, j] = n - 1 - i
+    return out
 
 
 @njit(cache=True)
 def _moment(x: np.ndarray, y: np.ndarray) -> float:
-    """Sample covariance (ddof 1), mean first."""
+    """Sample covariance (ddof 1) from sums centred on the window's first values."""
     d = len(x)
-    mx, my = x.sum() / d, y.sum() / d
-    acc = 0.0
+    sx, sy, sxy = 0.0, 0.0, 0.0
     for k in range(d):
-        acc += (x[k] - mx) * (y[k] - my)
-    return acc / (d - 1)
+        u, v = x[k] - x[0], y[k] - y[0]
+        sx += u
+        sy += v
+        sxy += u * v
+    return (sxy - sx * sy / d) / (d - 1)
 
 
 @njit(cache=True)
@@ -65,10 +69,12 @@ def _argext(w: np.ndarray, is_max: bool) -> float:
 
 
 @njit(cache=True)
-def _order(w: np.ndarray, qs: np.ndarray, out: np.ndarray, row: int, j: int) -> None:
-    """Quantiles ``qs`` into rows ``row..``, the rank of the last value after them."""
+def _order(w: np.ndarray, qs: np.ndarray, buf: np.ndarray, out: np.ndarray, row: int, j: int) -> None:
+    """Quantiles ``qs`` into rows ``row..``, the rank of the last value after them (``buf``: scratch)."""
     d = len(w)
-    srt = np.sort(w)
+    srt = buf[:d]
+    srt[:] = w
+    srt.sort()
     for r in range(len(qs)):
         pos = qs[r] * (d - 1)
         lo = int(np.floor(pos))
@@ -83,26 +89,26 @@ def _order(w: np.ndarray, qs: np.ndarray, out: np.ndarray, row: int, j: int) -> 
 def window_stats(series: np.ndarray, plan: np.ndarray, qs: np.ndarray, n_out: int) -> np.ndarray:
     """Statistics of the windows ending on the last row: ``series`` is (series, symbols, rows);
     each ``plan`` row is (op, series, other series, d, first output row); returns (n_out, symbols)."""
-    m = series.shape[1]
+    _, m, n = series.shape
     out = np.full((n_out, m), np.nan)
+    whole = _trailing_numbers(series)
+    buf = np.empty(n)
     for p in range(plan.shape[0]):
         op, s, o, d, row = plan[p, 0], plan[p, 1], plan[p, 2], plan[p, 3], plan[p, 4]
         for j in range(m):
-            w = _window(series, s, j, d)
-            if len(w) == 0:
+            if whole[s, j] < d or (op == 1 and whole[o, j] < d):
                 continue
+            w = series[s, j, n - d :]
             if op == 0:
                 out[row, j] = w.sum()
             elif op == 1:
-                v = _window(series, o, j, d)
-                if len(v) > 0:
-                    out[row, j] = _moment(w, v)
+                out[row, j] = _moment(w, series[o, j, n - d :])
             elif op == 2:
                 out[row, j] = w.max()
             elif op == 3:
                 out[row, j] = w.min()
             elif op == 4:
-                _order(w, qs, out, row, j)
+                _order(w, qs, buf, out, row, j)
             elif op == 5:
                 out[row, j] = _slope(w)
             else:
