@@ -185,8 +185,8 @@ def chunks(bars: pa.Table, cfg: FeaturesConfig) -> list[tuple[int, int]]:
     """(offset, rows) slices of a table sorted by (symbol, ts), each of whole series (a symbol, or a
     session when features are session bound) and of at most :data:`CHUNK_ROWS` rows unless one
     series is longer."""
-    if bars.num_rows == 0:
-        return [(0, 0)]  # still one (empty) file with the schema
+    if bars.num_rows <= CHUNK_ROWS:
+        return [(0, bars.num_rows)]  # all of it (an empty table still makes one file with the schema)
     layout = group_layout(bars.select(["symbol", "ts"]), cfg)
     cuts = [0]
     for start, n in zip(layout.starts, layout.lengths):
