@@ -130,8 +130,9 @@ class NewestRolling(Rolling):
     """:class:`Rolling` of the newest row only: ``r[name]``, ``r.ref`` and ``r.stat`` give (1, symbols)
     arrays, and every primitive statistic the features read comes from one :func:`window_stats` call.
 
-    ``NewestRolling.plan(run, derived, n_rows)`` learns which primitives ``run(ctx)`` reads;
-    ``NewestRolling(panels, derived, plan)`` then computes them all before the formulas run.
+    ``NewestRolling.plan(run, derived, fields, n_rows)`` learns which primitives ``run(ctx)`` reads
+    (the formulas ask for the same ones whatever the data); ``NewestRolling(panels, derived, plan)``
+    then computes them all before the formulas run.
     """
 
     def __init__(self, series: dict[str, np.ndarray], derived: dict[str, Callable[[Rolling], np.ndarray]],
@@ -183,10 +184,10 @@ class NewestRolling(Rolling):
 
     def _primitive(self, op: str, name: str, d: int, *args) -> np.ndarray:
         key = (op, name, d, tuple(args))
-        if key not in self._memo:  # planning (or a statistic the plan lacks): ask for it
-            self._asked.append(key)
+        if key not in self._memo:  # planning: note what is asked, answer with a placeholder
             if self._plan is not None:
-                raise KeyError(f"statistic {key} is not in the plan")
+                raise KeyError(f"statistic {key} is not in the plan: plan with the same formulas")
+            self._asked.append(key)
             self.series(name)
             if op == "cov":
                 self.series(args[0])
@@ -215,9 +216,9 @@ class NewestRolling(Rolling):
         return self._primitive("idxmin", name, d)
 
     def _order(self, name: str, d: int, qs: tuple[float, ...]) -> None:
-        key = ("order", name, d, (qs,))
+        """Planning only (computed quantiles and ranks are in the memo already): one sorted window."""
         if ("rank", name, d, ()) not in self._memo:
-            self._primitive(*key[:3], qs)
-            self._memo[("rank", name, d, ())] = np.full((1, self.series(name).shape[1]), np.nan)
+            placeholder = self._primitive("order", name, d, qs)
+            self._memo[("rank", name, d, ())] = placeholder
             for q in qs:
-                self._memo[("quantile", name, d, (q,))] = self._memo[("rank", name, d, ())]
+                self._memo[("quantile", name, d, (q,))] = placeholder
