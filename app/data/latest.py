@@ -1,12 +1,16 @@
 """Features of the newest bar of many symbols from their trailing buffers: the predict/realtime path.
 
-Only the last row is computed, and each part from as few bars as give the batch value:
+Only the last row is computed, each part from as few bars as give the batch value, and for all
+symbols in a few calls rather than some per symbol:
 
-* the recursive TA-Lib indicators (EMA, RSI, MACD, ATR/NATR, ADX) from the whole buffer of
-  ``warmup_bars(cfg, rtol) + 1`` bars, after which they agree with the full-history value to
-  ``rtol`` (:mod:`app.data.warmup`);
-* every other indicator and every rolling feature (Alpha158, returns, volatility, volume z) from the
-  last ``warmup_bars(cfg) + 1`` bars, which hold their whole window: the same value as the batch;
+* the recursive TA-Lib indicators (EMA, RSI, MACD, ATR/NATR, ADX), each from the last bars it needs
+  to agree with its full-history value to ``rtol`` (:func:`app.data.warmup.recursive_bars`; the
+  buffer, ``warmup_bars(cfg, rtol) + 1`` bars, is the longest), with TA-Lib's recursions compiled
+  for all symbols at once (:mod:`app.data.recursive_last`);
+* the other indicators from the last ``warmup_bars(cfg) + 1`` bars, which hold their whole window,
+  with one TA-Lib call over every symbol's tail (:mod:`app.data.newest_indicators`);
+* every rolling feature (Alpha158, returns, volatility, volume z) from the same tail, its
+  statistics in one kernel call (:mod:`app.data.newest_stats`);
 * calendar fields from the newest ``ts``.
 
 The buffers are (bars, symbols) panels, oldest row first, newest bar in the last row; a symbol with
