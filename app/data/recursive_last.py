@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from app.data.feature_config import IndicatorConfig
+
 ZERO = 1e-8  # TA-Lib's TA_IS_ZERO
 
 
@@ -268,10 +270,10 @@ def obv_last(c: np.ndarray, v: np.ndarray, start: np.ndarray) -> np.ndarray:
     return out
 
 
-def recursive_columns(data: dict[str, np.ndarray], cfg, start: np.ndarray,
+def recursive_columns(data: dict[str, np.ndarray], cfg: IndicatorConfig, start: np.ndarray,
                       bars: dict[str, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
-    """Newest value of every recursive TA-Lib column (and ``obv``) of ``cfg`` (an ``IndicatorConfig``),
-    named as :func:`app.data.indicators.ta_indicators` names them; valid where ``start >= 0``.
+    """Newest value of every recursive TA-Lib column (and ``obv``) of ``cfg``, named as
+    :func:`app.data.indicators.ta_indicators` names them; valid where ``start >= 0``.
 
     ``bars`` (:func:`app.data.warmup.recursive_bars`) limits each to the last rows it needs; the
     default reads every row. ``obv`` always reads every row.
