@@ -13,7 +13,8 @@ temporary store, then times
   .map_groups`` + ``write_parquet``, the shuffle-based way to get whole symbols per block.
 
 * ``newest``: :class:`app.features.latest.NewestFeatures` on the trailing buffers of 40 symbols (p50/p99
-  per call), against the batch features of the same buffers (the last row taken) in the same run;
+  per call), against the batch features of the same buffers (the last row taken) in the same run
+  (``--newest-only``: this alone, on a 40-symbol store);
 * ``jit``: the rolling kernels' numba compile time with an empty cache and their load time from it;
 * with ``--minute``, the stage over ``--minute-symbols`` x ``--sessions`` sessions of 381 one-minute
   bars (10M by default) instead, features session bound, written chunk by chunk.
@@ -53,17 +54,26 @@ from app.collect.store import BarStore  # noqa: E402
 GIB = 1024**3
 
 
-def synthetic_bars(symbol: str, days: int, rng: np.random.Generator) -> pa.Table:
-    dates = pd.bdate_range("2010-01-04", periods=days, tz=KST_NAME) + pd.Timedelta(hours=15, minutes=30)
-    close = float(rng.uniform(1_000, 200_000)) * np.exp(np.cumsum(rng.normal(0, 0.02, days)))
-    open_ = close * np.exp(rng.normal(0, 0.01, days))
-    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.02, days))
-    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.02, days))
-    volume = rng.integers(1_000, 2_000_000, days)
+def ohlcv(symbol: str, stamps: pd.DatetimeIndex, rng: np.random.Generator, sigma: float,
+          volume: tuple[int, int]) -> pa.Table:  # fmt: skip
+    """Random-walk bars of one symbol at ``stamps`` (tz-aware): log-returns of ``sigma``, the open
+    ``sigma / 2`` off the close, high/low up to ``sigma`` outside them, volumes in ``volume``."""
+    n = len(stamps)
+    close = float(rng.uniform(1_000, 200_000)) * np.exp(np.cumsum(rng.normal(0, sigma, n)))
+    open_ = close * np.exp(rng.normal(0, sigma / 2, n))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, sigma, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, sigma, n))
+    vol = rng.integers(*volume, n)
     return pa.table(
-        {"symbol": [symbol] * days, "ts": dates, "open": open_, "high": high, "low": low, "close": close,
-         "volume": volume, "value": (volume * close).astype(np.int64), "adjusted": np.ones(days, bool)}
+        {"symbol": [symbol] * n, "ts": stamps, "open": open_, "high": high, "low": low, "close": close,
+         "volume": vol, "value": (vol * close).astype(np.int64), "adjusted": np.ones(n, bool)}
     ).cast(BARS_SCHEMA)  # fmt: skip
+
+
+def synthetic_bars(symbol: str, days: int, rng: np.random.Generator) -> pa.Table:
+    """One symbol's daily bars (15:30 KST, business days from 2010)."""
+    dates = pd.bdate_range("2010-01-04", periods=days, tz=KST_NAME) + pd.Timedelta(hours=15, minutes=30)
+    return ohlcv(symbol, dates, rng, 0.02, (1_000, 2_000_000))
 
 
 def write_store(root: Path, n_symbols: int, days: int) -> int:
@@ -79,19 +89,9 @@ MINUTES = 381  # bars of a session, 09:00 to 15:20 plus the closing auction at 1
 
 def synthetic_minutes(symbol: str, days: pd.DatetimeIndex, rng: np.random.Generator) -> pa.Table:
     """One symbol's random-walk minute bars over ``days`` (KST sessions of :data:`MINUTES` bars)."""
-    n = len(days) * MINUTES
     offsets = pd.to_timedelta(np.r_[np.arange(MINUTES - 1), 390], unit="min") + pd.Timedelta(hours=9)
     ts = (days.values[:, None] + offsets.values[None, :]).reshape(-1)
-    close = float(rng.uniform(1_000, 200_000)) * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
-    open_ = close * np.exp(rng.normal(0, 0.0005, n))
-    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.001, n))
-    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.001, n))
-    volume = rng.integers(1, 20_000, n)
-    stamps = pd.DatetimeIndex(ts).tz_localize(KST_NAME)
-    return pa.table(
-        {"symbol": [symbol] * n, "ts": stamps, "open": open_, "high": high, "low": low, "close": close,
-         "volume": volume, "value": (volume * close).astype(np.int64), "adjusted": np.ones(n, bool)}
-    ).cast(BARS_SCHEMA)  # fmt: skip
+    return ohlcv(symbol, pd.DatetimeIndex(ts).tz_localize(KST_NAME), rng, 0.001, (1, 20_000))
 
 
 def write_minute_store(root: Path, n_symbols: int, sessions: int) -> int:
@@ -350,11 +350,18 @@ def main() -> None:
     parser.add_argument("--minute", action="store_true", help="minute bars instead (10M by default)")
     parser.add_argument("--minute-symbols", type=int, default=100)
     parser.add_argument("--sessions", type=int, default=263, help="sessions of 381 minute bars per symbol")
+    parser.add_argument("--newest-only", action="store_true",
+                        help="only the newest-bar path: 40 symbols x --days bars, no Ray, no baseline")
     args = parser.parse_args()
     n_symbols = max(1, round(args.symbols * args.scale))
     cfg, label = FeaturesConfig(), LabelConfig()
     tmp = Path(tempfile.mkdtemp(prefix="features-bench-", dir=args.workdir))
     try:
+        if args.newest_only:
+            write_store(tmp / "store", 40, args.days)
+            result = {"newest": time_newest(tmp / "store", cfg), "load_avg_1m": os.getloadavg()[0]}
+            print(json.dumps(result, indent=1))
+            return
         if args.minute:
             result = run_minute(args, tmp)
             result["load_avg_1m"] = os.getloadavg()[0]

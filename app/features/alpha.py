@@ -71,7 +71,7 @@ def _rsv(r: Rolling, d: int) -> np.ndarray:
 
 
 ROLLING: dict[str, Callable[[Rolling, int], np.ndarray]] = {
-    "ROC": lambda r, d: shift(r["close"], d) / r["close"],
+    "ROC": lambda r, d: r.ref("close", d) / r["close"],
     "MA": lambda r, d: r.stat("mean", "close", d) / r["close"],
     "STD": lambda r, d: r.stat("std", "close", d) / r["close"],
     "BETA": lambda r, d: r.stat("slope", "close", d) / r["close"],
@@ -148,7 +148,7 @@ def returns_and_volume(r: Rolling, cfg: FeaturesConfig) -> dict[str, np.ndarray]
     """Log returns, volatility of 1-bar log returns, and volume z-scores (all trailing windows)."""
     out: dict[str, np.ndarray] = {}
     for n in cfg.returns:
-        out[f"logret_{n}"] = np.log(safe_div(r["close"], shift(r["close"], int(n))))
+        out[f"logret_{n}"] = np.log(safe_div(r["close"], r.ref("close", int(n))))
     for n in cfg.volatility:
         out[f"vol_{n}"] = r.stat("std", "logret", int(n))
     for n in cfg.volume_z:
@@ -157,6 +157,6 @@ def returns_and_volume(r: Rolling, cfg: FeaturesConfig) -> dict[str, np.ndarray]
     return out
 
 
-def rolling_context(panels: dict[str, np.ndarray], last_only: bool = False) -> Rolling:
+def rolling_context(panels: dict[str, np.ndarray]) -> Rolling:
     """A :class:`Rolling` over the bar panels (open, high, low, close, volume, value)."""
-    return Rolling(panels, DERIVED, last_only)
+    return Rolling(panels, DERIVED)

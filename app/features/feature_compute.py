@@ -45,14 +45,14 @@ def validate_features(cfg: FeaturesConfig) -> None:
         )
 
 
-def _check_sorted(symbols: np.ndarray, ts: np.ndarray, layout: Layout) -> None:
+def _check_sorted(ts: np.ndarray, layout: Layout) -> None:
     if len(set(layout.symbols)) != len(layout.symbols):
         raise DataError("bars are not grouped by symbol", "sort the batch by (symbol, ts)")
     same = layout.col[1:] == layout.col[:-1]  # integers: comparing the strings again costs 3 us a row
     bad = np.flatnonzero(same & (ts[1:] <= ts[:-1]))
     if len(bad):
         raise DataError(
-            f"symbol {symbols[bad[0]]}: ts not strictly increasing at row {bad[0] + 1}",
+            f"symbol {layout.symbols[layout.col[bad[0]]]}: ts not strictly increasing at row {bad[0] + 1}",
             "store bars sorted by ts with unique ts (BarStore.write does)",
         )
 
@@ -98,13 +98,22 @@ def is_session_bound(cfg: FeaturesConfig, layout: Layout, days: np.ndarray) -> b
     return bool(np.any((days[1:] == days[:-1]) & (layout.col[1:] == layout.col[:-1])))
 
 
+def symbol_layout(symbols: pa.ChunkedArray) -> Layout:
+    """:meth:`Layout.of` the symbol column, found on Arrow's dictionary codes: no Python string per row."""
+    if len(symbols) == 0:
+        return Layout.of(np.zeros(0, np.int64))
+    encoded = pc.dictionary_encode(symbols.combine_chunks())
+    codes, names = encoded.indices.to_numpy(), encoded.dictionary.to_pylist()
+    layout = Layout.of(codes)
+    return dataclasses.replace(layout, symbols=[names[int(i)] for i in codes[layout.starts]])
+
+
 def group_layout(bars: pa.Table, cfg: FeaturesConfig) -> Layout:
     """Layout of the series every feature runs down: a symbol, or one session of a symbol when
     :func:`is_session_bound` (intraday bars: no window, indicator or label spans the night)."""
-    symbols = bars["symbol"].to_numpy(zero_copy_only=False)
     ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
-    layout = Layout.of(symbols)
-    _check_sorted(symbols, ts, layout)
+    layout = symbol_layout(bars["symbol"])
+    _check_sorted(ts, layout)
     days = session_days(ts)
     if not is_session_bound(cfg, layout, days):
         return layout

@@ -1,10 +1,12 @@
-"""The features stage: Bars store → Features dataset, with Ray Data ``map_batches``.
+"""The features stage: Bars store → Features dataset, with plain Ray tasks.
 
-Whole symbols per block, by construction: the Ray dataset is a list of *tasks*, each naming a
-few symbols; the batch function reads those symbols' complete store files itself, computes
-their features as one panel (one column per symbol, see :mod:`app.features.panel`) and writes one
-Parquet file. No Ray read splits a symbol and no shuffle runs (``groupby().map_groups`` would
-shuffle every row between the two cores; see docs/features.md for the measurement).
+Whole symbols per task, by construction: the stage is a list of *tasks*, each naming a few
+symbols; a Ray task reads those symbols' complete store files itself, computes their features as
+one panel (one column per symbol, see :mod:`app.features.panel`) and writes one Parquet file. No Ray
+read splits a symbol and no shuffle runs (``groupby().map_groups`` would shuffle every row between
+the two cores; see docs/features.md for the measurement). The tasks are independent and their
+output is files, so they run as plain Ray tasks, not Ray Data: its streaming executor and the two
+actors it starts cost CPU and memory here and bought nothing (docs/BENCHMARKS.md).
 
 Output layout (``features.path``, default ``<store.root>/features/freq=<freq>``)::
 
@@ -183,8 +185,8 @@ def chunks(bars: pa.Table, cfg: FeaturesConfig) -> list[tuple[int, int]]:
     """(offset, rows) slices of a table sorted by (symbol, ts), each of whole series (a symbol, or a
     session when features are session bound) and of at most :data:`CHUNK_ROWS` rows unless one
     series is longer."""
-    if bars.num_rows == 0:
-        return [(0, 0)]  # still one (empty) file with the schema
+    if bars.num_rows <= CHUNK_ROWS:
+        return [(0, bars.num_rows)]  # all of it (an empty table still makes one file with the schema)
     layout = group_layout(bars.select(["symbol", "ts"]), cfg)
     cuts = [0]
     for start, n in zip(layout.starts, layout.lengths):
@@ -212,43 +214,36 @@ def _task_features(task: int, task_ranks: dict[str, np.ndarray] | None, **kw: An
     return out
 
 
-def _feature_batch(batch: dict[str, np.ndarray], **kw: Any) -> dict[str, list]:
-    """Ray Data batch function: one row per task → compute and write that task's file."""
+def _feature_task(task: int, kw: dict[str, Any], ranks: dict[str, np.ndarray] | None) -> dict[str, Any]:
+    """One Ray task: compute and write one task's file; its summary for the manifest."""
     keep_freed_memory()
-    out: dict[str, list] = {"task": [], "rows": [], "first_ts": [], "last_ts": []}
-    for task in batch["task"]:
-        written = _task_features(int(task), (kw["ranks"] or {}).get(int(task)), **kw)
-        out["task"].append(int(task))
-        out["rows"].append(written.rows)
-        out["first_ts"].append(written.first_ts)
-        out["last_ts"].append(written.last_ts)
-    return out
+    written = _task_features(task, ranks, **kw)
+    return {"task": task, "rows": written.rows, "first_ts": written.first_ts, "last_ts": written.last_ts}
 
 
-def _label_batch(batch: dict[str, np.ndarray], **kw: Any) -> pa.Table:
+def _label_task(task: int, kw: dict[str, Any]) -> pa.Table:
+    """One Ray task: the narrow label columns of one task, tagged with the task and row."""
     keep_freed_memory()
-    tables = []
-    for task in batch["task"]:
-        part = _task_labels(kw["store_root"], kw["freq"], kw["tasks"][int(task)], kw["label"], kw["features"])
-        part = part.append_column("task", pa.array(np.full(part.num_rows, int(task), np.int64)))
-        tables.append(part.append_column("row", pa.array(np.arange(part.num_rows, dtype=np.int64))))
-    return pa.concat_tables(tables)
+    part = _task_labels(kw["store_root"], kw["freq"], kw["tasks"][task], kw["label"], kw["features"])
+    part = part.append_column("task", pa.array(np.full(part.num_rows, task, np.int64)))
+    return part.append_column("row", pa.array(np.arange(part.num_rows, dtype=np.int64)))
 
 
-def _task_dataset(n_tasks: int):
-    import ray.data
+def _remote_map(fn, n_tasks: int, num_cpus: float, shared: dict[str, Any], per_task: list | None = None) -> list:
+    """``fn(task, shared[, per_task[task]])`` for every task as Ray tasks; results in task order.
 
-    return ray.data.from_items([{"task": i} for i in range(n_tasks)], override_num_blocks=n_tasks)
+    ``shared`` goes to the object store once; Ray runs as many tasks at once as the CPUs allow.
+    """
+    import ray
+
+    run, ref = ray.remote(num_cpus=num_cpus)(fn), ray.put(shared)
+    extra = [() if per_task is None else (per_task[t],) for t in range(n_tasks)]
+    return ray.get([run.remote(t, ref, *extra[t]) for t in range(n_tasks)])
 
 
 def _rank_inputs(common: dict[str, Any], n_tasks: int, cpus_per_task: float) -> dict[int, dict[str, np.ndarray]]:
     """The cross-symbol step: labels of every symbol, ranked per ts, cut back into tasks."""
-    import ray
-
-    ds = _task_dataset(n_tasks).map_batches(
-        _label_batch, batch_size=1, batch_format="numpy", num_cpus=cpus_per_task, fn_kwargs=common
-    )
-    narrow = pa.concat_tables(ray.get(ds.to_arrow_refs()))
+    narrow = pa.concat_tables(_remote_map(_label_task, n_tasks, cpus_per_task, common))
     task = narrow["task"].to_numpy()
     order = np.lexsort((narrow["row"].to_numpy(), task))  # back to each task's (symbol, ts) order
     rank, reach = cross_sectional_rank(
@@ -305,7 +300,7 @@ def build_features(
     path: str | None = None,
 ) -> FeaturesInfo:
     """Compute the Features dataset of the store's ``freq`` bars (all symbols, or ``symbols``)."""
-    import ray  # noqa: F401 - Ray Data starts a local instance if the caller did not
+    import ray  # noqa: F401 - the first Ray task starts a local instance if the caller did not
 
     features, label = typed(FeaturesConfig, features), typed(LabelConfig, label)
     validate_features(features)
@@ -323,12 +318,12 @@ def build_features(
 
 
 def _run_tasks(common: dict[str, Any], ranks, out_dir: str) -> list[dict]:
-    """Every task computes and writes its file under ``out_dir``; returns their summaries in task order."""
-    ds = _task_dataset(len(common["tasks"])).map_batches(
-        _feature_batch, batch_size=1, batch_format="numpy", num_cpus=common["features"].num_cpus_per_task,
-        fn_kwargs={**common, "out_dir": out_dir, "ranks": ranks},
-    )  # fmt: skip
-    return sorted(ds.take_all(), key=lambda r: int(r["task"]))
+    """Every task computes and writes its file under ``out_dir``; returns their summaries in task order.
+    Each task gets only its own slice of ``ranks``."""
+    n_tasks = len(common["tasks"])
+    per_task = [None if ranks is None else ranks[t] for t in range(n_tasks)]
+    return _remote_map(_feature_task, n_tasks, common["features"].num_cpus_per_task, {**common, "out_dir": out_dir},
+                       per_task)  # fmt: skip
 
 
 def _build_local(out_dir: str, run_tasks, tasks, features, label, freq) -> FeaturesInfo:

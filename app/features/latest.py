@@ -1,12 +1,16 @@
 """Features of the newest bar of many symbols from their trailing buffers: the predict/realtime path.
 
-Only the last row is computed, and each part from as few bars as give the batch value:
+Only the last row is computed, each part from as few bars as give the batch value, and for all
+symbols in a few calls rather than some per symbol:
 
-* the recursive TA-Lib indicators (EMA, RSI, MACD, ATR/NATR, ADX) from the whole buffer of
-  ``warmup_bars(cfg, rtol) + 1`` bars, after which they agree with the full-history value to
-  ``rtol`` (:mod:`app.features.warmup`);
-* every other indicator and every rolling feature (Alpha158, returns, volatility, volume z) from the
-  last ``warmup_bars(cfg) + 1`` bars, which hold their whole window: the same value as the batch;
+* the recursive TA-Lib indicators (EMA, RSI, MACD, ATR/NATR, ADX), each from the last bars it needs
+  to agree with its full-history value to ``rtol`` (:func:`app.features.warmup.recursive_bars`; the
+  buffer, ``warmup_bars(cfg, rtol) + 1`` bars, is the longest), with TA-Lib's recursions compiled
+  for all symbols at once (:mod:`app.features.recursive_last`);
+* the other indicators from the last ``warmup_bars(cfg) + 1`` bars, which hold their whole window,
+  with one TA-Lib call over every symbol's tail (:mod:`app.features.newest_indicators`);
+* every rolling feature (Alpha158, returns, volatility, volume z) from the same tail, its
+  statistics in one kernel call (:mod:`app.features.newest_stats`);
 * calendar fields from the newest ``ts``.
 
 The buffers are (bars, symbols) panels, oldest row first, newest bar in the last row; a symbol with
@@ -24,17 +28,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.features.alpha import alpha158, returns_and_volume, rolling_context
+from app.features.alpha import DERIVED, alpha158, returns_and_volume
 from app.features.feature_compute import calendar_columns, feature_names, session_days, validate_features, warmup_bars
 from app.features.feature_config import FeaturesConfig
-from app.typed import typed
-from app.features.indicators import GROUPS, RECURSIVE, scale_free_companions, ta_indicators
-from app.features.warmup import DEFAULT_RTOL
+from app.features.indicators import scale_free_companions
+from app.features.newest_indicators import newest_indicators
+from app.features.newest_stats import NewestRolling
+from app.features.panel import Rolling
+from app.features.warmup import DEFAULT_RTOL, recursive_bars
 from app.errors import DataError
+from app.typed import typed
 
 FIELDS = ("open", "high", "low", "close", "volume", "value")
-WHOLE = RECURSIVE | {"obv"}  # computed over the whole buffer: recursive, or a running total
-WINDOWED = frozenset(GROUPS) - WHOLE
 
 
 class NewestFeatures:
@@ -46,6 +51,11 @@ class NewestFeatures:
         self.names = feature_names(self.cfg)
         self.tail_bars = warmup_bars(self.cfg) + 1
         self.buffer_bars = max(self.tail_bars, warmup_bars(self.cfg, rtol) + 1)
+        self._bars = recursive_bars(self.cfg.indicators, rtol)
+        self._plan = NewestRolling.plan(self._rolled, DERIVED, FIELDS, self.tail_bars)
+
+    def _rolled(self, ctx: Rolling) -> dict[str, np.ndarray]:
+        return {**returns_and_volume(ctx, self.cfg), **alpha158(ctx, self.cfg.alpha158)}
 
     def __call__(self, panels: Mapping[str, np.ndarray], ts: np.ndarray) -> np.ndarray:
         """Features (float64, NaN where undefined) of the last row of every column of ``panels``.
@@ -57,28 +67,14 @@ class NewestFeatures:
         n_bars, n_sym = data["close"].shape
         if len(ts) != n_sym:
             raise DataError(f"{len(ts)} timestamps for {n_sym} symbols", "give one newest ts per panel column")
-        feats = self._indicators(data)
+        feats = newest_indicators(data, self.cfg.indicators, self.tail_bars, self._bars)
         feats.update(scale_free_companions(feats, data["close"][-1], self.cfg))
         tail = {k: v[-self.tail_bars :] for k, v in data.items()}
-        ctx = rolling_context(tail, last_only=True)
-        rolled = {**returns_and_volume(ctx, self.cfg), **alpha158(ctx, self.cfg.alpha158)}
+        rolled = self._rolled(NewestRolling(tail, DERIVED, self._plan))
         feats.update({k: v[-1] for k, v in rolled.items()})
         feats.update(calendar_columns(np.asarray(ts, np.int64), list(self.cfg.calendar)))
         out = np.column_stack([feats[name] for name in self.names])
         out[np.isinf(out)] = np.nan
-        return out
-
-    def _indicators(self, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Last value of every TA-Lib column: recursive ones and obv from the whole buffer, the rest from the tail."""
-        n_sym = data["close"].shape[1]
-        out: dict[str, np.ndarray] = {}
-        cut = self.tail_bars
-        for j in range(n_sym):
-            o, h, l, c, v = (data[k][:, j] for k in ("open", "high", "low", "close", "volume"))
-            whole = ta_indicators(o, h, l, c, v, self.cfg.indicators, WHOLE)
-            short = ta_indicators(o[-cut:], h[-cut:], l[-cut:], c[-cut:], v[-cut:], self.cfg.indicators, WINDOWED)
-            for name, values in (whole | short).items():
-                out.setdefault(name, np.empty(n_sym))[j] = values[-1]
         return out
 
 

@@ -87,45 +87,38 @@ class Rolling:
 
     A window is defined only when all its ``d`` values are (qlib's operators use
     ``min_periods=1``; here warm-up rows are NaN instead, so they can be masked explicitly). The
-    statistics are the single-pass kernels of :mod:`app.features.rolling_kernels`.
-
-    With ``last_only``, every statistic is computed for the last row only, from the last ``d`` rows
-    (a (1, S) array that broadcasts against the series): what the newest-bar path needs.
+    statistics are the single-pass kernels of :mod:`app.features.rolling_kernels` (the newest-bar
+    path computes the last row's instead: :class:`app.features.newest_stats.NewestRolling`).
     """
 
-    def __init__(self, series: dict[str, np.ndarray], derived: dict[str, Callable[[Rolling], np.ndarray]],
-                 last_only: bool = False) -> None:  # fmt: skip
+    def __init__(self, series: dict[str, np.ndarray], derived: dict[str, Callable[[Rolling], np.ndarray]]) -> None:
         self._series = {k: np.asfortranarray(v, dtype=np.float64) for k, v in series.items()}
         self._derived = derived
         self._memo: dict[tuple, np.ndarray] = {}
-        self._last_only = last_only
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._series:
             self._series[name] = np.asfortranarray(self._derived[name](self), dtype=np.float64)
         return self._series[name]
 
+    def ref(self, name: str, n: int) -> np.ndarray:
+        """``name`` ``n`` rows back (qlib ``Ref``)."""
+        return shift(self[name], n)
+
     def stat(self, op: str, name: str, d: int, *args: Any) -> np.ndarray:
         key = (op, name, d, args)
         if key not in self._memo:
-            self._memo[key] = self._cut(getattr(self, f"_{op}")(name, d, *args))
+            self._memo[key] = getattr(self, f"_{op}")(name, d, *args)
         return self._memo[key]
 
-    def _cut(self, values: np.ndarray) -> np.ndarray:
-        return values[-1:] if self._last_only else values
-
-    def _win(self, name: str, d: int) -> np.ndarray:
-        """The rows a statistic over ``d`` rows reads: all of them, or the last ``d``."""
-        return np.asfortranarray(self[name][-d:]) if self._last_only else self[name]  # one layout: one compile
-
     def _sum(self, name: str, d: int) -> np.ndarray:
-        return kernels.rolling_sum(self._win(name, d), d)
+        return kernels.rolling_sum(self[name], d)
 
     def _mean(self, name: str, d: int) -> np.ndarray:
         return self.stat("sum", name, d) / d
 
     def _cov(self, name: str, d: int, other: str) -> np.ndarray:
-        return kernels.rolling_cov(self._win(name, d), self._win(other, d), d)
+        return kernels.rolling_cov(self[name], self[other], d)
 
     def _var(self, name: str, d: int) -> np.ndarray:
         return np.maximum(self.stat("cov", name, d, name), 0.0)
@@ -138,17 +131,17 @@ class Rolling:
         return safe_div(self.stat("cov", name, d, other), den)
 
     def _max(self, name: str, d: int) -> np.ndarray:
-        return kernels.rolling_extreme(self._win(name, d), d, True)
+        return kernels.rolling_extreme(self[name], d, True)
 
     def _min(self, name: str, d: int) -> np.ndarray:
-        return kernels.rolling_extreme(self._win(name, d), d, False)
+        return kernels.rolling_extreme(self[name], d, False)
 
     def _order(self, name: str, d: int, qs: tuple[float, ...]) -> None:
         """Quantiles ``qs`` and the rank of one sorted pass, memoised under their own keys."""
-        quant, rank = kernels.rolling_order(self._win(name, d), d, np.array(qs, np.float64))
+        quant, rank = kernels.rolling_order(self[name], d, np.array(qs, np.float64))
         for q, values in zip(qs, quant):
-            self._memo[("quantile", name, d, (q,))] = self._cut(values)
-        self._memo[("rank", name, d, ())] = self._cut(rank)
+            self._memo[("quantile", name, d, (q,))] = values
+        self._memo[("rank", name, d, ())] = rank
 
     def _quantile(self, name: str, d: int, q: float) -> np.ndarray:
         """Linear-interpolated quantile (pandas/qlib ``Quantile``)."""
@@ -162,10 +155,10 @@ class Rolling:
 
     def _slope(self, name: str, d: int) -> np.ndarray:
         """OLS slope of y on 0..d-1 over each window."""
-        return kernels.rolling_slope(self._win(name, d), d)
+        return kernels.rolling_slope(self[name], d)
 
     def _idxmax(self, name: str, d: int) -> np.ndarray:
-        return kernels.rolling_argext(self._win(name, d), d, True)
+        return kernels.rolling_argext(self[name], d, True)
 
     def _idxmin(self, name: str, d: int) -> np.ndarray:
-        return kernels.rolling_argext(self._win(name, d), d, False)
+        return kernels.rolling_argext(self[name], d, False)

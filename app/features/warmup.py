@@ -39,12 +39,19 @@ def _wilder_rho(n: int) -> float:
     return 1.0 - 1.0 / int(n)
 
 
-def recursive_warmup(cfg: IndicatorConfig, rtol: float = DEFAULT_RTOL) -> int:
-    """Bars before every recursive indicator of ``cfg`` agrees with its full-history value to ``rtol``."""
-    need = [int(n) - 1 + _decay_bars(_ema_rho(n), rtol, False) for n in cfg.ema]
-    need += [int(n) + _decay_bars(_wilder_rho(n), rtol, False) for n in [*cfg.rsi, *cfg.atr]]
-    need += [2 * int(n) - 1 + _decay_bars(_wilder_rho(n), rtol, True) for n in cfg.adx]
+def recursive_bars(cfg: IndicatorConfig, rtol: float = DEFAULT_RTOL) -> dict[str, int]:
+    """Bars each recursive column of ``cfg`` needs (``ema_20``, ``rsi_14``, ``atr_14``, ``adx_14``,
+    ``macd``; ``natr_<n>`` goes with ``atr_<n>``) before it agrees with its full-history value to ``rtol``."""
+    need = {f"ema_{n}": int(n) - 1 + _decay_bars(_ema_rho(n), rtol, False) for n in cfg.ema}
+    need.update({f"rsi_{n}": int(n) + _decay_bars(_wilder_rho(n), rtol, False) for n in cfg.rsi})
+    need.update({f"atr_{n}": int(n) + _decay_bars(_wilder_rho(n), rtol, False) for n in cfg.atr})
+    need.update({f"adx_{n}": 2 * int(n) - 1 + _decay_bars(_wilder_rho(n), rtol, True) for n in cfg.adx})
     slow, signal = int(cfg.macd_slow), int(cfg.macd_signal)
     rho = max(_ema_rho(slow), _ema_rho(signal), _ema_rho(cfg.macd_fast))
-    need.append(slow + signal - 2 + _decay_bars(rho, rtol, True))
-    return max(need)
+    need["macd"] = slow + signal - 2 + _decay_bars(rho, rtol, True)
+    return need
+
+
+def recursive_warmup(cfg: IndicatorConfig, rtol: float = DEFAULT_RTOL) -> int:
+    """Bars before every recursive indicator of ``cfg`` agrees with its full-history value to ``rtol``."""
+    return max(recursive_bars(cfg, rtol).values())

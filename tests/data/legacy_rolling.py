@@ -2,15 +2,12 @@
 the reference the kernels are held against, row by row, in ``test_feature_engine.py``."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from app.features.panel import safe_div, shift
-
-QUANTILES = (0.2, 0.8)  # computed together from one sort of each window
+from app.features.panel import QUANTILES, Rolling, shift
 
 
 def prefix_sums(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -37,31 +34,14 @@ def window_sum(prefix: tuple[np.ndarray, np.ndarray | None], d: int) -> np.ndarr
     return out
 
 
-class LegacyRolling:
-    """Full-window rolling statistics of named panels, computed once and shared by the features.
+class LegacyRolling(Rolling):
+    """The production :class:`Rolling` (its memo, derived series and the statistics built from the
+    primitives: mean, var, std, corr) with the primitives computed the previous way.
 
-    A window is defined only when all its ``d`` values are (qlib's operators use
-    ``min_periods=1``; here warm-up rows are NaN instead, so they can be masked explicitly).
-    Sums, means, variances and correlations come from cumulative sums of values centred on each
-    symbol's first bar (a past value, so row t still depends only on rows <= t); the error this
-    leaves is far below float32 resolution.
+    Sums and covariances come from cumulative sums of values centred on each symbol's first bar
+    (a past value, so row t still depends only on rows <= t); the error this leaves is far below
+    float32 resolution. Max/min are pandas', quantiles and ranks come from sorted windows.
     """
-
-    def __init__(self, series: dict[str, np.ndarray], derived: dict[str, Callable[[LegacyRolling], np.ndarray]]):
-        self._series = dict(series)
-        self._derived = derived
-        self._memo: dict[tuple, np.ndarray] = {}
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._series:
-            self._series[name] = self._derived[name](self)
-        return self._series[name]
-
-    def stat(self, op: str, name: str, d: int, *args: Any) -> np.ndarray:
-        key = (op, name, d, args)
-        if key not in self._memo:
-            self._memo[key] = getattr(self, f"_{op}")(name, d, *args)
-        return self._memo[key]
 
     def _first(self, name: str) -> np.ndarray:
         """Each column's first finite value (its symbol's first bar; 0 if none)."""
@@ -93,22 +73,9 @@ class LegacyRolling:
     def _sum(self, name: str, d: int) -> np.ndarray:
         return self.stat("csum", name, d) + d * self._first(name)
 
-    def _mean(self, name: str, d: int) -> np.ndarray:
-        return self.stat("sum", name, d) / d
-
     def _cov(self, name: str, d: int, other: str) -> np.ndarray:
         sxy = window_sum(self._prefix(name, other), d)
         return (sxy - self.stat("csum", name, d) * self.stat("csum", other, d) / d) / (d - 1)
-
-    def _var(self, name: str, d: int) -> np.ndarray:
-        return np.maximum(self.stat("cov", name, d, name), 0.0)
-
-    def _std(self, name: str, d: int) -> np.ndarray:
-        return np.sqrt(self.stat("var", name, d))
-
-    def _corr(self, name: str, d: int, other: str) -> np.ndarray:
-        den = np.sqrt(self.stat("var", name, d) * self.stat("var", other, d))
-        return safe_div(self.stat("cov", name, d, other), den)
 
     def _max(self, name: str, d: int) -> np.ndarray:
         return _pandas_rolling(self[name], d, "max")

@@ -73,3 +73,18 @@ def test_timestamps_must_match_the_symbols(make_bars):
     _, panels, ts = trailing_panels(to_table(make_bars(["000010"], 80)), newest.buffer_bars)
     with pytest.raises(DataError, match="one newest ts per panel column"):
         newest(panels, np.r_[ts, ts])
+
+
+def test_every_alpha158_operator_of_the_newest_bar_equals_the_batch():
+    """All of qlib's rolling operators (not only the default subset) through the one-call statistics."""
+    from app.features.alpha import ROLLING
+    from app.features.feature_config import Alpha158Config
+
+    cfg = FeaturesConfig(alpha158=Alpha158Config(rolling=list(ROLLING), windows=[3, 7, 30]))
+    newest = NewestFeatures(cfg)
+    bars = pa.concat_tables(sim_bars())
+    _, panels, ts = trailing_panels(bars, newest.buffer_bars)
+    errors = scaled_errors(newest(panels, ts), compute_features(bars, cfg, LabelConfig()), newest.names)
+    assert len([k for k in errors if k.startswith("a158_")]) > 29 * 3
+    bad = {k: v for k, v in errors.items() if k not in CUMULATIVE and not v <= DEFAULT_RTOL}
+    assert bad == {}, bad
