@@ -30,6 +30,7 @@ from app.train.config import TrainConfig
 from app.train.loop import steps_per_epoch
 from app.train.plan import FitData, Plan, make_plan
 from app.train.predict import predict
+from app.train.node_view import FreshNodeView
 from app.train.progress import EpochLogCallback, run_log
 from app.train.shortfall import ShortfallWatch
 from app.train.shortfall import wait_s as shortfall_wait_s
@@ -133,7 +134,8 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback], workers: i
             ),
             failure_config=FailureConfig(max_failures=cfg.max_failures, **starts),
             callbacks=[EpochLogCallback(plan.log_path, cfg.epochs), *callbacks,
-                       ShortfallWatch(fewest, worker_resources(cfg), shortfall_wait_s())],
+                       ShortfallWatch(fewest, worker_resources(cfg), shortfall_wait_s()),
+                       *([FreshNodeView()] if isinstance(workers, tuple) else [])],
         ),
         datasets={"train": data.train, "val": data.val},
     )
