@@ -28,9 +28,9 @@ from app.storage import filesystem, is_uri
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
 from app.train.loop import steps_per_epoch
+from app.train.node_view import FreshNodeView
 from app.train.plan import FitData, Plan, make_plan
 from app.train.predict import predict
-from app.train.node_view import FreshNodeView
 from app.train.progress import EpochLogCallback, run_log
 from app.train.shortfall import ShortfallWatch
 from app.train.shortfall import wait_s as shortfall_wait_s
