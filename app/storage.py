@@ -203,6 +203,30 @@ def leave_job_copy(root: Path) -> None:
 RAY_COPIES = "working_dir_files"
 
 
+#: The folder this code was imported from (Ray's copy of the working dir, under a job).
+CODE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _unpack_lock(copy: Path) -> Any:
+    """The file lock Ray's runtime-env agents hold while they delete and unpack ``copy``."""
+    from filelock import FileLock
+
+    return FileLock(str(copy.parent / f"{copy.name}.zip.lock"), timeout=120)
+
+
+def _job_dir() -> Path:
+    """The current directory; if another node's agent has just deleted it to unpack the same code at
+    the same path again, the folder this code was imported from, once that unpack is done."""
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        if RAY_COPIES not in CODE_ROOT.parts:
+            raise
+        with _unpack_lock(CODE_ROOT):
+            os.chdir(CODE_ROOT)
+        return CODE_ROOT
+
+
 def run_from_own_copy() -> None:
     """Under a Ray job started in Ray's copy of the working dir, re-run this command from a copy of
     that code of our own (``<user cache>/krx-ray/code/_ray_pkg_<hash>``), made once per code version.
@@ -212,7 +236,7 @@ def run_from_own_copy() -> None:
     that, or the simulator started from that code, would then not be found. Nothing has been run
     yet when this is called, so the command starts over unchanged, relative paths included.
     """
-    cwd = Path.cwd()
+    cwd = _job_dir()
     if not in_ray_job() or RAY_COPIES not in cwd.parts or os.environ.get("KRX_OWN_COPY"):
         return
     from platformdirs import user_cache_dir
@@ -223,7 +247,8 @@ def run_from_own_copy() -> None:
         import uuid
 
         tmp = own.with_name(f".{own.name}-{uuid.uuid4().hex[:8]}")
-        shutil.copytree(cwd, tmp, symlinks=True)
+        with _unpack_lock(cwd):  # no agent deletes or re-unpacks Ray's copy while it is read
+            shutil.copytree(cwd, tmp, symlinks=True)
         try:
             os.rename(tmp, own)
         except OSError:  # another job of the same code made it first

@@ -64,6 +64,9 @@ class LocalCluster:
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(
         prefix="krxc-", dir=os.environ.get("RAY_TMPDIR", "/tmp"))))  # short: Ray's socket paths are capped
     base: int = field(default_factory=_port_base)
+    #: extra environment of every node's processes, e.g. Ray's GCS health-check settings
+    #: (``RAY_health_check_period_ms``, ``RAY_health_check_failure_threshold``)
+    node_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def gcs(self) -> str:
@@ -101,7 +104,7 @@ class LocalCluster:
         second = [RAY, "start", f"--address={self.gcs}", *self._node_flags(10)]
         # Ray's own actors (Train's placement-group cleaner) look for "the" cluster when none is named:
         # on a machine running other Ray instances they must inherit this one's address
-        node_env = {**env(), "RAY_ADDRESS": self.gcs}
+        node_env = {**env(), **self.node_env, "RAY_ADDRESS": self.gcs}
         for cmd in (head, second):
             self._ray_start(cmd, node_env)
         return self
@@ -175,7 +178,7 @@ class LocalCluster:
     def restart_worker_node(self) -> None:
         """The second node's ``ray start`` again, on its own ports (after :meth:`kill_worker_node`)."""
         self._ray_start([RAY, "start", f"--address={self.gcs}", *self._node_flags(10)],
-                        {**env(), "RAY_ADDRESS": self.gcs})
+                        {**env(), **self.node_env, "RAY_ADDRESS": self.gcs})
 
     def _processes(self) -> list[psutil.Process]:
         me = {os.getpid(), *(p.pid for p in psutil.Process().parents())}

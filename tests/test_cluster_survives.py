@@ -209,3 +209,81 @@ def test_losing_the_worker_node_mid_training_resumes_from_the_last_checkpoint(cl
     assert restore["at"] > killed_at
     assert [r["epoch"] for r in metrics["history"]] == list(range(1, epochs + 1))  # each epoch once
     assert "training restored from the epoch-" in log.read_text()
+
+
+def test_after_the_loss_too_few_workers_fit_and_the_run_fails_in_one_line(cluster: LocalCluster, tmp_path: Path):
+    """The worker node is gone (the test above): an elastic group of 2..3 cannot start on the 1 CPU left."""
+    started = time.time()
+    job = cluster.submit([sys.executable, "-m", "tests.cluster_fit_probe", str(tmp_path / "run"), "2", "3", "2"],
+                         ROOT, timeout_s=300, runtime_env={"env_vars": {"KRX_TRAIN_SHORTFALL_WAIT_S": "5"}})
+    assert job.status != 0, job.log[-3000:]
+    (line,) = {ln for ln in job.log.splitlines() if ln.startswith("error: only ")}  # ray job submit may echo it
+    assert "only 1 of the 2 training workers train.min_workers asks for fit" in line, job.log[-3000:]
+    assert "1 alive node(s) (1 CPUs; 1 CPU per worker)" in line and "(fix: lower train.min_workers" in line
+    assert time.time() - started < 240  # it did not wait on Ray's own timeouts, let alone forever
+
+
+SWEEP_EPOCHS = 20
+
+
+def sweep_job(job_root: Path, prefix: str) -> list[str]:
+    """A small ``tune_lstm`` sweep: 2 trials of 1 CPU at once (one per node), run to the end (FIFO)."""
+    return [sys.executable, "-m", "app.main", "+experiment=tune_lstm", "ray.address=auto",
+            "stage=[collect,features,tune]", "data.limit=6", "data.start=2023-01-02", "data.sim.rate_limit=0",
+            "tune.num_samples=2", "tune.scheduler=fifo", "tune.plots=false", f"train.epochs={SWEEP_EPOCHS}",
+            "train.early_stopping_patience=0", f"redis.url={shared_redis_url()}", f"redis.key_prefix={prefix}",
+            f"storage.job_root={job_root}"]
+
+
+def trial_rows(job_root: Path) -> dict[str, list[dict]]:
+    """Trial folder name → the rows its result.json holds so far."""
+    out = {}
+    for path in job_root.glob("experiments/tune_lstm/*/tune/sweep/trial_*/result.json"):
+        try:
+            out[path.parent.name] = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+        except (OSError, ValueError):  # being appended right now
+            continue
+    return out
+
+
+def running_on(cluster: LocalCluster, rows: dict[str, list[dict]]) -> str | None:
+    """The trial training on the worker node, once it has an epoch's checkpoint and epochs to go."""
+    pids = {p.pid for p in cluster.worker_raylet().children(recursive=True)}
+    for name, trial in rows.items():
+        if trial and trial[-1].get("pid") in pids and 1 <= trial[-1]["epoch"] < SWEEP_EPOCHS - 1:
+            return name
+    return None
+
+
+def test_losing_the_worker_node_mid_sweep_restores_its_trial_from_its_checkpoint(cluster: LocalCluster,
+                                                                                 prefix: str, tmp_path: Path):
+    try:
+        cluster.worker_raylet()
+    except RuntimeError:
+        cluster.restart_worker_node()  # the training tests above took it away
+    job_root = tmp_path / "krx-ray"
+    proc = cluster.submit_async(sweep_job(job_root, prefix), ROOT, "lose-a-node-mid-sweep")
+    try:
+        wait_for(lambda: running_on(cluster, trial_rows(job_root)), 600, "a trial on the worker node", proc)
+        rows = trial_rows(job_root)
+        lost = running_on(cluster, rows)
+        epoch_at_kill = rows[lost][-1]["epoch"]
+        cluster.kill_worker_node()
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-5000:]
+    run = run_folder(out)
+    frame = pq.read_table(run / "tune_results.parquet").to_pandas().set_index("trial_id")
+    trial_id = lost.removeprefix("trial_")
+    assert len(frame) == 2 and (frame["epochs_run"] == SWEEP_EPOCHS).all()  # the sweep finished both
+    assert frame.loc[trial_id, "restores"] == 1
+    restored_from = int(frame.loc[trial_id, "restored_from"])
+    assert 1 <= restored_from <= epoch_at_kill  # from its checkpoint, not from scratch
+    assert frame.drop(trial_id)["restores"].tolist() == [0]
+    summary = json.loads((run / "tune_summary.json").read_text())
+    assert summary["restored_trials"] == {trial_id: [restored_from]}
+    after = [r for r in trial_rows(job_root)[lost] if r["restored_from_epoch"] == restored_from]
+    assert [r["epoch"] for r in after] == list(range(restored_from + 1, SWEEP_EPOCHS + 1))
+    assert f"trial {trial_id} was restored from its checkpoint of epoch {restored_from}" in (run / "run.log").read_text()

@@ -117,3 +117,26 @@ def test_a_job_in_rays_working_dir_copy_reruns_from_a_copy_of_its_own(tmp_path: 
     monkeypatch.setenv("KRX_OWN_COPY", "1")  # the re-run itself goes on
     storage.run_from_own_copy()
     assert len(execs) == 1
+
+
+def test_a_job_whose_copy_another_node_just_deleted_reruns_from_it_once_unpacked_again(tmp_path: Path, monkeypatch):
+    """Two nodes sharing a temp dir: the second agent deletes Ray's copy the driver stands in and
+    unpacks the same code there again; the driver waits for that unpack (Ray's lock) and goes on."""
+    ray_copy = tmp_path / "runtime_resources" / storage.RAY_COPIES / "_ray_pkg_abc"
+    ray_copy.mkdir(parents=True)
+    monkeypatch.chdir(ray_copy)
+    ray_copy.rmdir()  # deleted under the driver: os.getcwd() now fails
+    (ray_copy / "app").mkdir(parents=True)  # and unpacked again at the same path
+    (ray_copy / "app" / "main.py").write_text("# the job's code\n")
+    monkeypatch.setattr(storage, "CODE_ROOT", ray_copy)
+    monkeypatch.setenv(storage.RAY_JOB_ENV, "{}")
+    monkeypatch.delenv("KRX_OWN_COPY", raising=False)
+    monkeypatch.setattr("platformdirs.user_cache_dir", lambda name: str(tmp_path / "cache" / name))
+    monkeypatch.setattr(sys, "argv", ["/x/app/main.py", "+experiment=lstm"])
+    execs = []
+    monkeypatch.setattr(storage.os, "execve", lambda exe, argv, env: execs.append((argv, Path.cwd())))
+    storage.run_from_own_copy()
+    own = tmp_path / "cache" / "krx-ray" / "code" / "_ray_pkg_abc"
+    assert (own / "app" / "main.py").read_text() == "# the job's code\n"
+    assert execs == [([sys.executable, "-m", "app.main", "+experiment=lstm"], own)]
+

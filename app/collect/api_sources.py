@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 
 class ApiBarSource:
-    def __init__(self, opener: Callable[[DictConfig], AbstractContextManager[ApiSource]],
-                 checker: Callable[[DictConfig], None] | None = None) -> None:
+    def __init__(self, opener: Callable[[AppConfig], AbstractContextManager[ApiSource]],
+                 checker: Callable[[AppConfig], None] | None = None) -> None:
         self.opener, self.checker = opener, checker
 
     def check(self, cfg: AppConfig) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -28,7 +29,7 @@ from app.collect.store import BarStore
 from app.collect.universe import resolve_symbols
 from app.errors import DataError, IncompleteDataError, ServiceError
 from app.kis.credentials import Credentials
-from app.kis.redis_conn import ENV_REDIS_URL
+from app.kis.redis_conn import ENV_REDIS_URL, on_this_node, without_password
 from app.kis.settings import KisSettings
 from app.progress import ProgressLine
 from app.run_folder import DATA_MANIFEST, RunFolder
@@ -100,6 +101,8 @@ class CollectorActor:
     ``credentials`` is None for real KIS: each actor reads them on its own node (environment or
     ``KIS_CREDENTIALS_FILE``), since Ray keeps constructor arguments to restart an actor. Only the
     simulator's throwaway pair, made for this run and void when it ends, travels as an argument.
+    The Redis URLs arrive without a password (:func:`actor_arguments`); the actor adds the one its
+    node's ``REDIS_URL`` holds.
     Ray Data restarts a lost actor and retries its batch (``max_restarts``/``max_task_retries`` -1);
     a retried symbol is merged again, which stores each bar once (:func:`collect_symbol`).
     """
@@ -110,8 +113,10 @@ class CollectorActor:
 
         self.loop = asyncio.new_event_loop()
         self.spec, self.store = spec, BarStore(spec.store_root)
+        if settings.redis_url:
+            settings = dataclasses.replace(settings, redis_url=on_this_node(settings.redis_url))
         self.client = KisClient(settings, credentials)
-        self.hot = HotCache(*hot) if hot else None
+        self.hot = HotCache(on_this_node(hot[0]), *hot[1:]) if hot else None
 
     def __call__(self, batch: dict) -> dict:
         began = time.time()
@@ -176,6 +181,16 @@ def actor_count(cfg: AppConfig, n_symbols: int, limit: float, shared_limiter: bo
     return wanted
 
 
+def actor_arguments(spec: CollectSpec, settings: KisSettings, credentials: Credentials | None,
+                    hot: tuple[str, str, int] | None) -> dict:
+    """The collection actors' constructor arguments, Redis URLs without their password: Ray keeps
+    these to restart an actor (and shows them in its state), so a secret must not be among them."""
+    if settings.redis_url:
+        settings = dataclasses.replace(settings, redis_url=without_password(settings.redis_url))
+    hot = (without_password(hot[0]), *hot[1:]) if hot else None
+    return {"spec": spec, "settings": settings, "credentials": credentials, "hot": hot}
+
+
 def _collect_ray(cfg: AppConfig, symbols: list[str], workers: int, spec, settings, credentials,
                  hot) -> Iterator[dict]:
     import ray
@@ -191,7 +206,7 @@ def _collect_ray(cfg: AppConfig, symbols: list[str], workers: int, spec, setting
     ds = ray.data.from_items([{"symbol": s} for s in symbols], override_num_blocks=max(1, len(symbols) // c.batch_size))
     ds = ds.map_batches(
         CollectorActor,
-        fn_constructor_kwargs={"spec": spec, "settings": settings, "credentials": credentials, "hot": hot},
+        fn_constructor_kwargs=actor_arguments(spec, settings, credentials, hot),
         batch_size=int(c.batch_size),
         batch_format="default",
         compute=ray.data.ActorPoolStrategy(size=workers),

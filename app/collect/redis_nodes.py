@@ -26,11 +26,13 @@ class NodeReach:
 
 
 def _ping(url: str, node_id: str, address: str) -> NodeReach:
-    """Runs on the node: one PING with a short timeout."""
+    """Runs on the node: one PING with a short timeout, with the password the node holds."""
     import redis
 
+    from app.kis.redis_conn import on_this_node
+
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+        redis.Redis.from_url(on_this_node(url), socket_connect_timeout=2, socket_timeout=2).ping()
         return NodeReach(node_id, address)
     except (redis.RedisError, OSError) as exc:
         return NodeReach(node_id, address, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
@@ -43,9 +45,14 @@ def _where(url: str) -> str:
 
 
 def probe_nodes(url: str) -> list[NodeReach]:
-    """Ping ``url`` from every alive node (Ray must be up); one result per node, in node order."""
+    """Ping ``url`` from every alive node (Ray must be up); one result per node, in node order.
+    The tasks get ``url`` without its password: each node adds its own ``REDIS_URL``'s."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from app.kis.redis_conn import without_password
+
+    url = without_password(url)
 
     ping = ray.remote(num_cpus=0, max_retries=0)(_ping)
     nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -67,7 +74,8 @@ def check_every_node(url: str) -> int:
         if r.error:
             raise ServiceError(
                 f"Redis at {_where(url)} does not answer from node {r.address} (id {r.node_id[:12]}): {r.error}",
-                "give redis.url (or REDIS_URL) an address every node can reach, not 127.0.0.1, "
+                "give redis.url (or REDIS_URL) an address every node can reach, not 127.0.0.1, and export "
+                "REDIS_URL with its password on every node before ray start when Redis needs one, "
                 "or set redis.url=null to collect without the shared limiter")
     log.info("Redis at %s answers from all %d nodes", _where(url), len(results))
     return len(results)

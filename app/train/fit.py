@@ -28,9 +28,12 @@ from app.storage import filesystem, is_uri
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
 from app.train.loop import steps_per_epoch
+from app.train.node_view import FreshNodeView
 from app.train.plan import FitData, Plan, make_plan
 from app.train.predict import predict
 from app.train.progress import EpochLogCallback, run_log
+from app.train.shortfall import ShortfallWatch
+from app.train.shortfall import wait_s as shortfall_wait_s
 from app.train.worker import train_loop_per_worker
 
 log = logging.getLogger(__name__)
@@ -55,9 +58,10 @@ class FitResult:
 
 
 def _unwrap_worker_error(exc: ray.train.TrainingFailedError) -> None:
-    """Re-raise a worker's AppError (bad data, bad config) as the one-line error it is."""
-    for failure in getattr(exc, "worker_failures", {}).values():
-        cause = getattr(failure, "cause", failure)
+    """Re-raise a worker's AppError (bad data, bad config), or the controller's (too few workers fit),
+    as the one-line error it is."""
+    causes = [getattr(f, "cause", f) for f in getattr(exc, "worker_failures", {}).values()]
+    for cause in [*causes, getattr(exc, "controller_failure", None)]:
         if isinstance(cause, AppError):
             raise type(cause)(str(cause)) from None
 
@@ -107,6 +111,7 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback], workers: i
     storage_fs = storage_fs if is_uri(plan.storage) else None  # a local path: Ray's own default
     # an elastic group never waits forever: each timed-out start counts, and after the last one the run fails
     starts = {"controller_failure_limit": GROUP_START_RETRIES} if isinstance(workers, tuple) else {}
+    fewest = workers[0] if isinstance(workers, tuple) else workers  # fewer fit for long: the run fails
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -128,7 +133,9 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback], workers: i
                 num_to_keep=cfg.num_to_keep, checkpoint_score_attribute="score", checkpoint_score_order="max"
             ),
             failure_config=FailureConfig(max_failures=cfg.max_failures, **starts),
-            callbacks=[EpochLogCallback(plan.log_path, cfg.epochs), *callbacks],
+            callbacks=[EpochLogCallback(plan.log_path, cfg.epochs), *callbacks,
+                       ShortfallWatch(fewest, worker_resources(cfg), shortfall_wait_s()),
+                       *([FreshNodeView()] if isinstance(workers, tuple) else [])],
         ),
         datasets={"train": data.train, "val": data.val},
     )

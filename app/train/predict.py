@@ -84,6 +84,15 @@ def _frame(symbol: Any, ts: Any, pred: np.ndarray, label: Any) -> pd.DataFrame:
     return df
 
 
+def actor_cpus(wanted: float, actors: int, cluster_cpus: float) -> float:
+    """A predictor actor's CPUs: at most the share of the cluster that leaves the window tasks feeding
+    the actors room to run. On a 1-CPU cluster (a laptop, or a cluster that lost a node) an actor of
+    1 CPU would hold the CPU those tasks wait for, and the prediction would never end."""
+    if cluster_cpus <= 0:
+        return wanted
+    return min(wanted, cluster_cpus / (actors + 1))
+
+
 def predict(
     checkpoint_dir: str | Path,
     data: "ray.data.Dataset | Mapping[str, np.ndarray]",
@@ -103,6 +112,7 @@ def predict(
     checkpoint_dir = Path(checkpoint_dir).resolve()
     read_meta(checkpoint_dir)  # a clear error before any actor starts
     if isinstance(data, ray.data.Dataset):
+        cpus_per_actor = actor_cpus(cpus_per_actor, num_actors, float(ray.cluster_resources().get("CPU", 0)))
         if "x" not in data.schema().names:
             raise DataError("the dataset to predict has no x column", "pass windows from app.features.windows")
         out = data.map_batches(

@@ -174,6 +174,8 @@ def _epoch(w: WorkerState, epoch: int, shards: Mapping[str, Any]) -> dict[str, A
         "score": monitor_score(row[w.cfg.monitor], w.cfg.monitor_mode),
         "epoch_seconds": time.perf_counter() - started,
         "started_at": started_at,  # wall clock, so the driver can measure start-up
+        # the checkpoint this attempt started from (0: from scratch): a restored trial or group says so
+        "restored_from_epoch": w.start_epoch,
     }
 
 

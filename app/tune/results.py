@@ -99,6 +99,12 @@ def stop_reason(t: TrialResult, max_t: int, patience: int) -> str:
     return "stopped"
 
 
+def restored_from(history: list[dict[str, Any]]) -> list[int]:
+    """The checkpoint epochs a trial was restored from (a lost node, a failed attempt, a resumed sweep):
+    each epoch row says which checkpoint its attempt started from, 0 for a start from scratch."""
+    return sorted({int(r["restored_from_epoch"]) for r in history if r.get("restored_from_epoch")})
+
+
 def table(trials: list[TrialResult], space: SearchSpace, metric: str, mode: str, max_t: int, patience: int,
           walls: dict[str, float] | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per trial, best first; ``walls`` (trial id → wall seconds) adds the per-trial overhead."""
@@ -109,16 +115,19 @@ def table(trials: list[TrialResult], space: SearchSpace, metric: str, mode: str,
         reason = stop_reason(t, max_t, patience)
         epochs_s = float(sum(r.get("epoch_seconds") or 0.0 for r in t.history))
         wall = walls.get(t.trial_id, np.nan)
+        restored = restored_from(t.history)
         rows.append({
             "trial_id": t.trial_id, **t.values,
             best_key(metric): best.get(metric, np.nan), "best_epoch": best.get("epoch"),
             f"last_{metric}": t.history[-1].get(metric) if t.history else np.nan,
             "epochs_run": int(t.history[-1]["epoch"]) if t.history else 0,
             "stopped_early": reason in ("patience", "stopped"), "stop_reason": reason,
-            "epoch_seconds": epochs_s, "wall_seconds": wall, "overhead_seconds": wall - epochs_s, "path": t.path,
+            "epoch_seconds": epochs_s, "wall_seconds": wall, "overhead_seconds": wall - epochs_s,
+            "restores": len(restored), "restored_from": ",".join(map(str, restored)), "path": t.path,
         })  # fmt: skip
     cols = ["trial_id", *space.names, best_key(metric), "best_epoch", f"last_{metric}", "epochs_run",
-            "stopped_early", "stop_reason", "epoch_seconds", "wall_seconds", "overhead_seconds", "path"]  # fmt: skip
+            "stopped_early", "stop_reason", "epoch_seconds", "wall_seconds", "overhead_seconds", "restores",
+            "restored_from", "path"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=cols)
     frame[best_key(metric)] = frame[best_key(metric)].astype(float)
     return frame.sort_values(best_key(metric), ascending=mode == "min", na_position="last", ignore_index=True)

@@ -82,8 +82,14 @@ def _tune_info(tcfg: TuneConfig, exp: Path, best: Best, frame: Any, overrides: P
         "stopped_early": int(frame["stopped_early"].sum()), "trial_epochs": int(frame["epochs_run"].sum()),
         "best_trial": best.trial.trial_id, "best_values": best.trial.values,
         "best_value": best.row.get(tcfg.metric), "best_epoch": best.row.get("epoch"),
-        "overrides_file": str(overrides),
+        "overrides_file": str(overrides), "restored_trials": _restored(frame),
     }  # fmt: skip
+
+
+def _restored(frame: Any) -> dict[str, list[int]]:
+    """Trial id → the checkpoint epochs it was restored from, for the trials that were."""
+    return {str(r.trial_id): [int(e) for e in r.restored_from.split(",")]
+            for r in frame.itertuples() if r.restores}  # fmt: skip
 
 
 def preflight(cfg: AppConfig, run_dir: Path) -> None:
@@ -125,6 +131,8 @@ def run(cfg: AppConfig, run_dir: Path) -> SweepResult:
                            metric=tcfg.metric, experiment_name=str(cfg.experiment_name))  # fmt: skip
     overrides = write_overrides(run_dir, lines)
     info = _tune_info(tcfg, exp, best, frame, overrides, mode, remote)
+    for trial_id, epochs in info["restored_trials"].items():
+        log.info("trial %s was restored from its checkpoint of epoch %s", trial_id, ", ".join(map(str, epochs)))
     evaluate_best(cfg, run_dir, base, best, info)
     plots = {}
     if tcfg.plots:

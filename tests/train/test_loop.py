@@ -253,3 +253,12 @@ def test_train_group_file_lists_every_field_with_its_default():
     assert set(values) == set(defaults)
     assert values.pop("seed") == "${seed}"  # the run's seed, from the root config
     assert values == {k: v for k, v in defaults.items() if k != "seed"}
+
+
+def test_a_predictor_actor_leaves_its_window_tasks_a_share_of_the_cluster():
+    from app.train.predict import actor_cpus
+
+    assert actor_cpus(1.0, 1, 1.0) == 0.5  # 1 CPU left: the actor and a 0.5-CPU window task both fit
+    assert actor_cpus(1.0, 1, 2.0) == 1.0
+    assert actor_cpus(2.0, 2, 3.0) == 1.0
+    assert actor_cpus(1.0, 1, 0.0) == 1.0  # Ray not sized yet: what was asked

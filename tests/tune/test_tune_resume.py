@@ -156,10 +156,12 @@ def test_resume_after_a_killed_driver_completes_the_sweep_without_repeating_tria
         rows = result_rows(exp / f"trial_{trial_id}")
         before = [r["epoch"] for r in rows if r["started_at"] <= killed_at]
         retrained = sorted(r["epoch"] for r in rows if r["started_at"] > killed_at)
+        restored = frame.set_index("trial_id").loc[trial_id, "restored_from"]
         if status == "TERMINATED":  # finished before the kill: not trained again
-            assert retrained == []
+            assert retrained == [] and restored == ""
         elif retrained:  # continued after its saved epoch (or a later recorded one), without a gap, to the end
             assert epoch < retrained[0] <= max(before, default=0) + 1
+            assert restored == ("" if retrained[0] == 1 else str(retrained[0] - 1))  # the records say from where
             assert retrained == list(range(retrained[0], max(retrained) + 1))
             assert tune["scheduler"] == "asha" or max(retrained) == MAX_T
         else:  # its last epoch was recorded after the state was saved, or ASHA stopped it: nothing to train
