@@ -218,6 +218,6 @@ def run_epochs(w: WorkerState, shards: Mapping[str, Any], report: Callable[[Work
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Config keys: ``train_cfg`` (dict), ``model_cfg``, ``n_features``, ``extra_meta``, ``steps_per_epoch``."""
+    """Config keys: ``train_cfg`` (a TrainConfig), ``model_cfg``, ``n_features``, ``extra_meta``, ``steps_per_epoch``."""
     w = _setup(config)
     run_epochs(w, {name: ray.train.get_dataset_shard(name) for name in ("train", "val")}, _report)
