@@ -25,6 +25,7 @@ from app.evaluate.baselines import run_baselines
 from app.models.factory import read_meta
 from app.run_folder import CHECKPOINTS, METRICS, PREDICTIONS, RunFolder
 from app.storage import filesystem, is_uri
+from app.train import controller_hooks
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
 from app.train.loop import steps_per_epoch
@@ -105,6 +106,13 @@ def _alive_nodes() -> int:
     return sum(1 for n in ray.nodes() if n.get("Alive"))
 
 
+def _watchers(cfg: TrainConfig, fewest: int, elastic: bool) -> list[Any]:
+    """The controller watchers: fail when too few workers fit; re-read the nodes after a loss."""
+    if not controller_hooks.available():
+        return []
+    return [ShortfallWatch(fewest, worker_resources(cfg), shortfall_wait_s()), *([FreshNodeView()] if elastic else [])]
+
+
 def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback], workers: int | tuple[int, int]) -> TorchTrainer:
     cfg, data = plan.cfg, plan.data
     storage_fs, storage_path = filesystem(plan.storage)
@@ -134,8 +142,7 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback], workers: i
             ),
             failure_config=FailureConfig(max_failures=cfg.max_failures, **starts),
             callbacks=[EpochLogCallback(plan.log_path, cfg.epochs), *callbacks,
-                       ShortfallWatch(fewest, worker_resources(cfg), shortfall_wait_s()),
-                       *([FreshNodeView()] if isinstance(workers, tuple) else [])],
+                       *_watchers(cfg, fewest, elastic=isinstance(workers, tuple))],
         ),
         datasets={"train": data.train, "val": data.val},
     )

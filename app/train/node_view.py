@@ -22,8 +22,7 @@ import socket
 import time
 from typing import Any
 
-# Ray's developer API for controller hooks (the public UserCallback sees only reports)
-from ray.train.v2._internal.execution.callback import ControllerCallback
+from app.train.controller_hooks import ControllerCallback
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,8 @@ import os
 import time
 from typing import Any, Mapping
 
-# Ray's developer API for controller hooks (the public UserCallback sees only reports)
-from ray.train.v2._internal.execution.callback import ControllerCallback
-
 from app.errors import AppError
+from app.train.controller_hooks import ControllerCallback
 
 log = logging.getLogger(__name__)
 

@@ -241,18 +241,11 @@ def test_predict_on_bare_windows_fills_missing_columns(tmp_path, data):
         predict(tmp_path / "missing", {"x": data["x"][:3]})
 
 
-def test_train_group_file_lists_every_field_with_its_default():
-    import dataclasses
-    from pathlib import Path
+def test_the_composed_train_section_is_train_configs_defaults_with_the_runs_seed():
+    from tests.conftest import compose_config
 
-    import yaml
-
-    path = Path(__file__).resolve().parents[2] / "conf" / "train" / "default.yaml"
-    values = yaml.safe_load(path.read_text())
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    assert set(values) == set(defaults)
-    assert values.pop("seed") == "${seed}"  # the run's seed, from the root config
-    assert values == {k: v for k, v in defaults.items() if k != "seed"}
+    assert compose_config().train == TrainConfig(seed=42)  # conf/train/default.yaml only sets seed: ${seed}
+    assert compose_config("seed=7", "train.lr=3e-4").train == TrainConfig(seed=7, lr=3e-4)
 
 
 def test_a_predictor_actor_leaves_its_window_tasks_a_share_of_the_cluster():

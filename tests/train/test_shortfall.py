@@ -74,3 +74,15 @@ def test_fit_with_more_min_workers_than_fit_fails_in_one_line(ray_session, tmp_p
     assert "only 2 of the 3 training workers train.min_workers asks for fit" in text and "\n" not in text
     assert "(fix: lower train.min_workers" in text
     assert time.time() - began < 180
+
+
+def test_without_rays_controller_hooks_training_goes_on_without_the_watchers(monkeypatch, caplog):
+    import logging
+
+    from app.train import controller_hooks, fit
+
+    assert len(fit._watchers(TrainConfig(num_workers=2), 1, elastic=True)) == 2  # this Ray has them
+    monkeypatch.setattr(controller_hooks, "ControllerCallback", object)
+    with caplog.at_level(logging.WARNING, logger="app.train.controller_hooks"):
+        assert fit._watchers(TrainConfig(num_workers=2), 1, elastic=True) == []
+    assert "no Train controller hooks" in caplog.text
