@@ -38,16 +38,17 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from app import storage
+from app.collect.store import BarStore
 from app.contracts import BARS_SCHEMA, KST, normalize_symbol
+from app.errors import DataError
 from app.features.allocator import keep_freed_memory
 from app.features.feature_compute import (
     TS_TYPE, compute_features, feature_names, group_layout, validate_features, warmup_bars,
 )
 from app.features.feature_config import MAX_SYMBOLS_PER_TASK, FeaturesConfig, LabelConfig
-from app.typed import typed
 from app.features.labels import cross_sectional_rank, forward_labels, validate_label
-from app.collect.store import BarStore
-from app.errors import DataError
+from app.progress import ProgressLine
+from app.typed import typed
 
 log = logging.getLogger(__name__)
 
@@ -229,21 +230,34 @@ def _label_task(task: int, kw: dict[str, Any]) -> pa.Table:
     return part.append_column("row", pa.array(np.arange(part.num_rows, dtype=np.int64)))
 
 
-def _remote_map(fn, n_tasks: int, num_cpus: float, shared: dict[str, Any], per_task: list | None = None) -> list:
+def _remote_map(fn, n_tasks: int, num_cpus: float, shared: dict[str, Any], per_task: list | None = None,
+                what: str = "features") -> list:
     """``fn(task, shared[, per_task[task]])`` for every task as Ray tasks; results in task order.
 
-    ``shared`` goes to the object store once; Ray runs as many tasks at once as the CPUs allow.
+    ``shared`` goes to the object store once; Ray runs as many tasks at once as the CPUs allow. A
+    progress line (live on a terminal, every few seconds in the log) counts the finished tasks.
     """
     import ray
 
     run, ref = ray.remote(num_cpus=num_cpus)(fn), ray.put(shared)
     extra = [() if per_task is None else (per_task[t],) for t in range(n_tasks)]
-    return ray.get([run.remote(t, ref, *extra[t]) for t in range(n_tasks)])
+    refs = [run.remote(t, ref, *extra[t]) for t in range(n_tasks)]
+    symbols = {r: len(shared["tasks"][t]) for t, r in enumerate(refs)}
+    done, started, pending = {"tasks": 0, "symbols": 0}, time.monotonic(), refs
+    line = ProgressLine(lambda: f"{what}: {done['tasks']}/{n_tasks} tasks ({done['symbols']}/{sum(symbols.values())} "
+                                f"symbols) in {time.monotonic() - started:.0f} s")  # fmt: skip
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+        done["tasks"] += len(ready)
+        done["symbols"] += sum(symbols[r] for r in ready)
+        line.update()
+    line.close()
+    return ray.get(refs)
 
 
 def _rank_inputs(common: dict[str, Any], n_tasks: int, cpus_per_task: float) -> dict[int, dict[str, np.ndarray]]:
     """The cross-symbol step: labels of every symbol, ranked per ts, cut back into tasks."""
-    narrow = pa.concat_tables(_remote_map(_label_task, n_tasks, cpus_per_task, common))
+    narrow = pa.concat_tables(_remote_map(_label_task, n_tasks, cpus_per_task, common, what="labels to rank"))
     task = narrow["task"].to_numpy()
     order = np.lexsort((narrow["row"].to_numpy(), task))  # back to each task's (symbol, ts) order
     rank, reach = cross_sectional_rank(

@@ -84,13 +84,20 @@ def _frame(symbol: Any, ts: Any, pred: np.ndarray, label: Any) -> pd.DataFrame:
     return df
 
 
+#: What a one-thread predictor actor reserves, and what a window task feeding it asks for.
+HALF_CPU = 0.5
+
+
 def actor_cpus(wanted: float, actors: int, cluster_cpus: float) -> float:
-    """A predictor actor's CPUs: at most the share of the cluster that leaves the window tasks feeding
-    the actors room to run. On a 1-CPU cluster (a laptop, or a cluster that lost a node) an actor of
-    1 CPU would hold the CPU those tasks wait for, and the prediction would never end."""
-    if cluster_cpus <= 0:
-        return wanted
-    return min(wanted, cluster_cpus / (actors + 1))
+    """A predictor actor's CPU reservation, which leaves the window tasks feeding it room to run.
+
+    An actor of 1 CPU on a node of 1 CPU (a laptop, or the node left after a loss) would hold the CPU
+    those tasks wait for, and the prediction would never end. So an actor that runs one torch thread
+    (``wanted`` < 2) reserves half a CPU, beside a half-CPU window task on any node; that cap does not
+    rely on ``cluster_cpus``, which right after a node loss may still count the lost node (Ray declares
+    it dead seconds after its workers die). On top, no actor takes more than the cluster's share."""
+    capped = min(wanted, HALF_CPU) if wanted < 2 else wanted
+    return capped if cluster_cpus <= 0 else min(capped, cluster_cpus / (actors + 1))
 
 
 def predict(

@@ -3,6 +3,7 @@ labels, warm-up, no look-ahead, and the Ray Data stage's files."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -234,9 +235,14 @@ def test_bad_config_is_a_config_error(bars_frame):
     assert typed(FeaturesConfig, node) == FeaturesConfig(returns=[3])
 
 
-def test_ray_stage_writes_whole_symbols_with_the_contract(ray_session, bars_store, bars_frame, tmp_path, same_table):
+def test_ray_stage_writes_whole_symbols_with_the_contract(ray_session, bars_store, bars_frame, tmp_path, same_table,
+                                                           caplog):
     cfg = FeaturesConfig(symbols_per_task=3)
-    info = build_features(str(bars_store), cfg, LabelConfig(rank=True), path=str(tmp_path / "feat"))
+    with caplog.at_level(logging.INFO, logger="app.progress"):
+        info = build_features(str(bars_store), cfg, LabelConfig(rank=True), path=str(tmp_path / "feat"))
+    progress = [r.getMessage() for r in caplog.records if r.name == "app.progress"]
+    assert any(m.startswith("labels to rank: 2/2 tasks (4/4 symbols)") for m in progress)
+    assert progress[-1].startswith("features: 2/2 tasks (4/4 symbols) in ")  # the stage's progress line, at its end
     manifest = json.loads((tmp_path / "feat" / "_manifest.json").read_text())
     assert manifest["feature_columns"] == feature_names(cfg) and manifest["label"]["rank"] is True
     assert [f["symbols"] for f in info.files] == [["000010", "000020", "000030"], ["000040"]]

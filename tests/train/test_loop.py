@@ -252,6 +252,7 @@ def test_a_predictor_actor_leaves_its_window_tasks_a_share_of_the_cluster():
     from app.train.predict import actor_cpus
 
     assert actor_cpus(1.0, 1, 1.0) == 0.5  # 1 CPU left: the actor and a 0.5-CPU window task both fit
-    assert actor_cpus(1.0, 1, 2.0) == 1.0
-    assert actor_cpus(2.0, 2, 3.0) == 1.0
-    assert actor_cpus(1.0, 1, 0.0) == 1.0  # Ray not sized yet: what was asked
+    assert actor_cpus(1.0, 1, 2.0) == 0.5  # a stale count of 2 after a node loss cannot make it 1 CPU
+    assert actor_cpus(1.0, 1, 0.0) == 0.5  # Ray not sized yet
+    assert actor_cpus(4.0, 2, 3.0) == 1.0  # several threads: at most the cluster's share
+    assert actor_cpus(4.0, 1, 16.0) == 4.0
