@@ -57,6 +57,15 @@ class JobRun:
     run_folders: list[str] = field(default_factory=list)  # every "run folder: X" line, in order
 
 
+def _each(procs: list[psutil.Process], action: str) -> None:
+    """``terminate`` or ``kill`` every process of ``procs`` still there (one may have exited meanwhile)."""
+    for p in procs:
+        try:
+            getattr(p, action)()
+        except psutil.Error:
+            pass
+
+
 @dataclass
 class LocalCluster:
     cpus_per_node: int = 1
@@ -167,11 +176,7 @@ class LocalCluster:
         children = raylet.children(recursive=True)
         raylet.kill()
         killed_at = time.time()
-        for p in children:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
+        _each(children, "kill")
         psutil.wait_procs([raylet, *children], timeout=10)
         return killed_at
 
@@ -199,17 +204,9 @@ class LocalCluster:
     def stop(self, keep_temp_dir: bool = False) -> int:
         """SIGTERM, then SIGKILL after 10 s, to this cluster's processes only; returns how many there were."""
         procs = self._processes()
-        for p in procs:
-            try:
-                p.terminate()
-            except psutil.Error:
-                pass
+        _each(procs, "terminate")
         _, alive = psutil.wait_procs(procs, timeout=10)
-        for p in alive:  # Ray's agents may ignore SIGTERM
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
+        _each(alive, "kill")  # Ray's agents may ignore SIGTERM
         psutil.wait_procs(alive, timeout=10)
         if not keep_temp_dir:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
