@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.contracts import BARS_SCHEMA, KST_NAME
+from app.features.elementwise import finite_float32, month_and_day
 from app.features.alpha import alpha158, returns_and_volume, rolling_context, validate_alpha158
 from app.features.feature_config import FeaturesConfig, LabelConfig
 from app.typed import typed
@@ -60,29 +61,31 @@ def _check_sorted(ts: np.ndarray, layout: Layout) -> None:
 def calendar_columns(ts: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """Calendar fields of the KST wall clock, each scaled to [-0.5, 0.5]."""
     local = ts + KST_OFFSET_S
-    days = (local // 86400).astype("datetime64[D]")
+    days = local // 86400
+    month, dom = month_and_day(days) if {"dom", "month"} & set(names) else (None, None)
     out: dict[str, np.ndarray] = {}
     if "dow" in names:
-        out["cal_dow"] = ((days.astype(np.int64) + 3) % 7) / 4.0 - 0.5  # Mon -0.5 .. Fri 0.5
+        out["cal_dow"] = ((days + 3) % 7) / 4.0 - 0.5  # Mon -0.5 .. Fri 0.5
     if "dom" in names:
-        out["cal_dom"] = (days - days.astype("datetime64[M]")).astype(np.int64) / 30.0 - 0.5
+        out["cal_dom"] = dom / 30.0 - 0.5
     if "month" in names:
-        out["cal_month"] = (days.astype("datetime64[M]").astype(np.int64) % 12) / 11.0 - 0.5
+        out["cal_month"] = month / 11.0 - 0.5
     if "tod" in names:
         out["cal_tod"] = ((local % 86400) / 60.0 - 540.0) / 390.0 - 0.5  # 09:00 -0.5 .. 15:30 0.5
     return {k: v.astype(np.float64) for k, v in out.items()}
 
 
 def _talib_long(bars: dict[str, np.ndarray], layout: Layout, cfg: FeaturesConfig) -> dict[str, np.ndarray]:
-    """TA-Lib columns, computed on each symbol's slice of the long arrays."""
+    """TA-Lib columns, computed on each symbol's slice of the long arrays; their scale-free
+    companions are elementwise, so they run once over the whole columns."""
     out: dict[str, np.ndarray] = {}
     for start, n in zip(layout.starts, layout.lengths):
         sl = slice(int(start), int(start + n))
         o, h, l, c, v = (bars[k][sl] for k in ("open", "high", "low", "close", "volume"))
-        ind = ta_indicators(o, h, l, c, v, cfg.indicators)
-        ind.update(scale_free_companions(ind, c, cfg))
-        for name, values in ind.items():
+        for name, values in ta_indicators(o, h, l, c, v, cfg.indicators).items():
             out.setdefault(name, np.empty(len(bars["close"])))[sl] = values
+    if len(layout.starts):
+        out.update(scale_free_companions(out, bars["close"], cfg))
     return out
 
 
@@ -122,6 +125,13 @@ def group_layout(bars: pa.Table, cfg: FeaturesConfig) -> Layout:
 
 def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
     """(layout, feature arrays, label, label_ts) for a table of whole symbols sorted by (symbol, ts)."""
+    layout, feats, lab, lab_ts = _raw_columns(bars, cfg, label)
+    feats = {k: np.where(np.isinf(v), np.nan, v) if np.isinf(v).any() else v for k, v in feats.items()}
+    return layout, feats, lab, lab_ts
+
+
+def _raw_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
+    """:func:`compute_columns` with ``±inf`` still in the feature arrays (the float32 cast clears them)."""
     ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
     layout = group_layout(bars, cfg)
     long = {k: bars[k].to_numpy().astype(np.float64) for k in ("open", "high", "low", "close", "volume", "value")}
@@ -131,7 +141,6 @@ def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
     panel_feats = {**returns_and_volume(ctx, cfg), **alpha158(ctx, cfg.alpha158)}
     feats.update({k: layout.to_long(v) for k, v in panel_feats.items()})
     feats.update(calendar_columns(ts, list(cfg.calendar)))
-    feats = {k: np.where(np.isinf(v), np.nan, v) if np.isinf(v).any() else v for k, v in feats.items()}
     lab, lab_ts = forward_labels(panels["close"], panels["open"], layout.to_panel(ts.astype(np.float64)), label)
     return layout, feats, layout.to_long(lab), layout.to_long(lab_ts)
 
@@ -194,6 +203,22 @@ def _ts_array(seconds: np.ndarray) -> pa.Array:
     return pa.array(ints, pa.int64(), mask=missing).cast(TS_TYPE)
 
 
+def features_schema(names: list[str] | tuple[str, ...], ranked: bool = False) -> pa.Schema:
+    """The Features contract's schema: the bars' columns, one float32 column per feature, then the
+    warm-up flag and the label columns.
+
+    Feature columns mark a missing value with NaN, never null, so they are declared non-nullable:
+    Parquet then stores no definition levels for them, which made writing a features file about
+    40 % cheaper (docs/BENCHMARKS.md). Labels are null past a symbol's last bars.
+    """
+    fields = [*BARS_SCHEMA, *(pa.field(n, pa.float32(), nullable=False) for n in names),
+              pa.field("warmup", pa.bool_(), nullable=False), pa.field("label", pa.float64()),
+              pa.field("label_ts", TS_TYPE)]  # fmt: skip
+    if ranked:
+        fields += [pa.field("label_rank", pa.float64()), pa.field("label_rank_ts", TS_TYPE)]
+    return pa.schema(fields)
+
+
 def compute_features(
     bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig, ranks: dict[str, np.ndarray] | None = None
 ) -> pa.Table:
@@ -205,10 +230,10 @@ def compute_features(
     validate_features(cfg)
     validate_label(label)
     bars = bars.select(list(BARS_SCHEMA.names)).cast(BARS_SCHEMA)
-    layout, feats, lab, lab_ts = compute_columns(bars, cfg, label)
+    layout, feats, lab, lab_ts = _raw_columns(bars, cfg, label)
     names, n_warm = _probe(_cfg_key(cfg))
     cols: dict[str, pa.Array] = {name: bars[name] for name in BARS_SCHEMA.names}
-    cols.update({name: pa.array(feats[name].astype(np.float32)) for name in names})
+    cols.update({name: pa.array(finite_float32(np.ascontiguousarray(feats[name]))) for name in names})
     cols["warmup"] = pa.array(layout.pos < n_warm)
     cols["label"] = pa.array(lab, mask=np.isnan(lab))
     cols["label_ts"] = _ts_array(lab_ts)
@@ -217,7 +242,7 @@ def compute_features(
             raise DataError("label ranks do not line up with the bars", "recompute ranks for the same bars")
         cols["label_rank"] = pa.array(ranks["label_rank"], mask=np.isnan(ranks["label_rank"]))
         cols["label_rank_ts"] = _ts_array(ranks["label_rank_ts"])
-    table = pa.table(cols)
+    table = pa.table(cols, schema=features_schema(names, ranks is not None))
     if cfg.warmup == "drop":
         table = table.filter(pc.invert(table["warmup"]))
     return table

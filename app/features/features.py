@@ -110,7 +110,7 @@ def read_features(path: str, columns: list[str] | None = None) -> pa.Table:
     for name in TS_COLUMNS:
         if name in table.column_names:
             i = table.column_names.index(name)
-            table = table.set_column(i, name, table[name].cast(TS_TYPE))
+            table = table.set_column(i, table.schema.field(i).with_type(TS_TYPE), table[name].cast(TS_TYPE))
     return table
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from app.features import rolling_kernels as kernels
+from app.features.elementwise import divide_finite
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,26 @@ def lead(a: np.ndarray, n: int) -> np.ndarray:
 
 
 def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den with NaN, not inf, where den is 0."""
+    """num / den with NaN, not inf, where den is 0: one fused pass over two same-layout float64
+    arrays (a panel or a column), numpy's broadcasting otherwise."""
+    if _flat_pair(num, den):
+        if num.flags.c_contiguous and den.flags.c_contiguous:
+            return divide_finite(num.reshape(-1), den.reshape(-1)).reshape(num.shape)
+        # Fortran panels: run down their memory order, hand back a Fortran panel
+        return divide_finite(num.T.reshape(-1), den.T.reshape(-1)).reshape(num.shape[::-1]).T
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = num / den
+        out = np.asarray(num / den, dtype=np.float64)
     out[~np.isfinite(out)] = np.nan
     return out
+
+
+def _flat_pair(a: np.ndarray, b: np.ndarray) -> bool:
+    """Both float64 arrays of one shape laid out alike (both C- or both Fortran-contiguous)."""
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.shape != b.shape:
+        return False
+    if a.dtype != np.float64 or b.dtype != np.float64 or a.ndim > 2:
+        return False
+    return (a.flags.c_contiguous and b.flags.c_contiguous) or (a.flags.f_contiguous and b.flags.f_contiguous)
 
 
 QUANTILES = (0.2, 0.8)  # computed together from one sorted pass over each window
