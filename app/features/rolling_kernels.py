@@ -106,16 +106,34 @@ def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
 
 
 @njit(cache=True)
-def _replace(buf: np.ndarray, k: int, old: float, new: float) -> None:
-    """In the sorted ``buf[:k]``, replace one ``old`` by ``new`` and move it to its sorted place."""
-    p = np.searchsorted(buf[:k], old, side="left")
-    while p > 0 and buf[p - 1] > new:
-        buf[p] = buf[p - 1]
-        p -= 1
-    while p < k - 1 and buf[p + 1] < new:
-        buf[p] = buf[p + 1]
-        p += 1
+def _left(buf: np.ndarray, k: int, x: float) -> int:
+    """First index of the sorted ``buf[:k]`` holding a value ``>= x`` (``searchsorted``, side
+    'left'), without the slice ``np.searchsorted`` would need."""
+    lo, hi = 0, k
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _replace(buf: np.ndarray, k: int, old: float, new: float) -> int:
+    """In the sorted ``buf[:k]``, replace one ``old`` by ``new`` and move it to its sorted place;
+    that place (the rank reads its ties from there instead of searching again)."""
+    p = _left(buf, k, old)
+    if p > 0 and buf[p - 1] > new:
+        while p > 0 and buf[p - 1] > new:
+            buf[p] = buf[p - 1]
+            p -= 1
+    else:
+        while p < k - 1 and buf[p + 1] < new:
+            buf[p] = buf[p + 1]
+            p += 1
     buf[p] = new
+    return p
 
 
 @njit(cache=True)
@@ -131,32 +149,60 @@ def _fill(buf: np.ndarray, a: np.ndarray, i: int, d: int, j: int) -> int:
 
 
 @njit(cache=True)
+def _rank(buf: np.ndarray, d: int, p: int) -> float:
+    """Percentile rank of ``buf[p]`` in the sorted ``buf[:d]``, ties averaged: its equal neighbours
+    are next to it, so counting them gives both ``searchsorted`` sides."""
+    x = buf[p]
+    below, above = p, p + 1
+    while below > 0 and buf[below - 1] == x:
+        below -= 1
+    while above < d and buf[above] == x:
+        above += 1
+    return (below + above + 1.0) / (2.0 * d)
+
+
+@njit(cache=True)
 def rolling_order(a: np.ndarray, d: int, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Linear-interpolated quantiles ``qs`` of each full window, and the percentile rank of its last
     value with ties averaged: ``(below + at_or_below + 1) / (2d)`` (qlib ``Rank``)."""
     n, m = a.shape
-    quant = np.full((len(qs), m, n), np.nan).transpose(0, 2, 1)  # Fortran-ordered panels
-    rank = np.full((m, n), np.nan).T
+    nq = len(qs)
+    quant = np.empty((nq, m, n)).transpose(0, 2, 1)  # Fortran-ordered panels
+    rank = np.empty((m, n)).T
+    lo, hi, frac = np.empty(nq, np.int64), np.empty(nq, np.int64), np.empty(nq)
+    for r in range(nq):  # where each quantile falls: the same for every window
+        pos = qs[r] * (d - 1)
+        lo[r] = int(np.floor(pos))
+        hi[r] = min(lo[r] + 1, d - 1)
+        frac[r] = pos - lo[r]
     buf = np.empty(d)
     for j in range(m):
         ok = -1  # buf holds the sorted previous window when ok == d
-        for i in range(d - 1, n):
+        for i in range(n):
+            if i < d - 1:
+                _blank(quant, rank, i, j)
+                continue
             x = a[i, j]
             if ok == d and not np.isnan(x):
-                _replace(buf, d, a[i - d, j], x)
+                p = _replace(buf, d, a[i - d, j], x)
             else:
                 ok = _fill(buf, a, i, d, j)
                 if ok < 0:
+                    _blank(quant, rank, i, j)
                     continue
-            for r in range(len(qs)):
-                pos = qs[r] * (d - 1)
-                lo = int(np.floor(pos))
-                hi = min(lo + 1, d - 1)
-                quant[r, i, j] = buf[lo] + (buf[hi] - buf[lo]) * (pos - lo)
-            below = np.searchsorted(buf, x, side="left")
-            at_or_below = np.searchsorted(buf, x, side="right")
-            rank[i, j] = (below + at_or_below + 1.0) / (2.0 * d)
+                p = _left(buf, d, x)
+            for r in range(nq):
+                quant[r, i, j] = buf[lo[r]] + (buf[hi[r]] - buf[lo[r]]) * frac[r]
+            rank[i, j] = _rank(buf, d, p)
     return quant, rank
+
+
+@njit(cache=True)
+def _blank(quant: np.ndarray, rank: np.ndarray, i: int, j: int) -> None:
+    """Row ``i`` of column ``j`` has no full window: NaN quantiles and rank."""
+    for r in range(quant.shape[0]):
+        quant[r, i, j] = np.nan
+    rank[i, j] = np.nan
 
 
 @njit(cache=True)
