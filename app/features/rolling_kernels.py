@@ -82,10 +82,11 @@ def rolling_cov(x: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
 
 @njit(cache=True)
 def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
-    """Max (or min) of each full window, from a monotone queue of row indices."""
+    """Max (or min) of each full window, from a monotone queue: row indices (to expire them) and
+    their values side by side, so a comparison reads the queue, not the panel through an index."""
     n, m = a.shape
-    out = np.full((m, n), np.nan).T  # Fortran order, like the panels
-    queue = np.empty(n, np.int64)
+    out = np.empty((m, n)).T  # Fortran order, like the panels
+    rows, vals = np.empty(n, np.int64), np.empty(n)
     for j in range(m):
         head, tail, last_nan = 0, 0, -1
         for i in range(n):
@@ -94,14 +95,17 @@ def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
                 last_nan = i
                 head = tail = 0
             else:
-                while tail > head and ((a[queue[tail - 1], j] <= x) if is_max else (a[queue[tail - 1], j] >= x)):
-                    tail -= 1
-                queue[tail] = i
+                if is_max:
+                    while tail > head and vals[tail - 1] <= x:
+                        tail -= 1
+                else:
+                    while tail > head and vals[tail - 1] >= x:
+                        tail -= 1
+                rows[tail], vals[tail] = i, x
                 tail += 1
-            while tail > head and queue[head] <= i - d:
+            if tail > head and rows[head] <= i - d:  # one row leaves per step: at most one to expire
                 head += 1
-            if i >= d - 1 and last_nan <= i - d:
-                out[i, j] = a[queue[head], j]
+            out[i, j] = vals[head] if i >= d - 1 and last_nan <= i - d else np.nan
     return out
 
 
