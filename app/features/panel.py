@@ -127,6 +127,13 @@ class Rolling:
         return np.sqrt(self.stat("var", name, d))
 
     def _corr(self, name: str, d: int, other: str) -> np.ndarray:
+        """Pearson correlation: one fused kernel pass (equal to the moments' formula, bit for bit). A
+        subclass with moments of its own (the newest-bar path) builds it from those instead."""
+        if type(self)._cov is not Rolling._cov:
+            return self._corr_of_moments(name, d, other)
+        return kernels.rolling_corr(self[name], self[other], d)
+
+    def _corr_of_moments(self, name: str, d: int, other: str) -> np.ndarray:
         den = np.sqrt(self.stat("var", name, d) * self.stat("var", other, d))
         return safe_div(self.stat("cov", name, d, other), den)
 

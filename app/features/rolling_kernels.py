@@ -4,7 +4,9 @@ Every kernel walks down one column (one symbol) and writes row ``t`` from rows `
 only: a window that is short (the first ``d-1`` rows) or holds a NaN gives NaN, as pandas'
 ``rolling(d, min_periods=d)`` does. Sums and moments are running sums of values centred on the
 column's first finite value (a past value: row ``t`` still depends only on rows ``<= t``), which
-keeps them small; order statistics keep the window sorted (insert and remove, ``O(d)`` each).
+keeps them small (the correlation keeps both series' sums and the pair's in one pass); order
+statistics keep the window sorted (insert and remove, ``O(d)`` each), the max and min a monotone
+queue.
 
 ``cache=True`` writes the compiled code next to this file (``__pycache__``), so a process that
 imports it after the first one, a Ray worker included, loads it instead of compiling (measured on
@@ -77,6 +79,60 @@ def rolling_cov(x: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
                     sxy -= (u - cx) * (v - cy)
             if i >= d - 1 and bad == 0:
                 out[i, j] = (sxy - sx * sy / d) / (d - 1)
+    return out
+
+
+@njit(cache=True)
+def _corr_of(cxy: float, vx: float, vy: float) -> float:
+    """``cxy / sqrt(max(vx, 0) * max(vy, 0))``, NaN where that is not a finite number (a variance of
+    0 included), as ``safe_div`` gives it."""
+    vx = 0.0 if vx < 0.0 else vx  # np.maximum(v, 0): NaN stays NaN
+    vy = 0.0 if vy < 0.0 else vy
+    den = np.sqrt(vx * vy)
+    if not den > 0.0:  # 0 or NaN: the quotient would be inf or NaN
+        return np.nan
+    r = cxy / den
+    return r if np.isfinite(r) else np.nan
+
+
+@njit(cache=True)
+def rolling_corr(x: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
+    """Pearson correlation of each full window of two panels in one pass.
+
+    Equal, bit for bit, to :func:`rolling_cov` of ``(x, y)`` over the square root of the product
+    of ``(x, x)``'s and ``(y, y)``'s: each of the three keeps its own running sums over the rows it
+    counts (a NaN in ``y`` leaves ``x``'s own sums untouched), so every sum has the same history.
+    """
+    n, m = x.shape
+    out = np.empty((m, n)).T  # Fortran order, like the panels
+    for j in range(m):
+        cx, cy = _first_finite(x, j), _first_finite(y, j)
+        sx, sxx, sy, syy = 0.0, 0.0, 0.0, 0.0  # each series' own sums (rows where it is a number)
+        px, py, pxy, bad = 0.0, 0.0, 0.0, 0  # the pair's (rows where both are); bad: NaN rows of either
+        for i in range(n):
+            for k in (i, i - d):  # the row that enters, then (once the window is full) the one that leaves
+                if k < 0:
+                    continue
+                sign = 1.0 if k == i else -1.0
+                u, v = x[k, j] - cx, y[k, j] - cy
+                if not np.isnan(u):
+                    sx += sign * u
+                    sxx += sign * (u * u)
+                if not np.isnan(v):
+                    sy += sign * v
+                    syy += sign * (v * v)
+                if np.isnan(u) or np.isnan(v):
+                    bad += int(sign)
+                else:
+                    px += sign * u
+                    py += sign * v
+                    pxy += sign * (u * v)
+            if i >= d - 1 and bad == 0:
+                vx = (sxx - sx * sx / d) / (d - 1)
+                vy = (syy - sy * sy / d) / (d - 1)
+                out[i, j] = _corr_of((pxy - px * py / d) / (d - 1), vx, vy)
+            else:
+                out[i, j] = np.nan
     return out
 
 
