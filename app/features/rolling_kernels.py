@@ -4,7 +4,9 @@ Every kernel walks down one column (one symbol) and writes row ``t`` from rows `
 only: a window that is short (the first ``d-1`` rows) or holds a NaN gives NaN, as pandas'
 ``rolling(d, min_periods=d)`` does. Sums and moments are running sums of values centred on the
 column's first finite value (a past value: row ``t`` still depends only on rows ``<= t``), which
-keeps them small; order statistics keep the window sorted (insert and remove, ``O(d)`` each).
+keeps them small (the correlation keeps both series' sums and the pair's in one pass); order
+statistics keep the window sorted (insert and remove, ``O(d)`` each), the max and min a monotone
+queue.
 
 ``cache=True`` writes the compiled code next to this file (``__pycache__``), so a process that
 imports it after the first one, a Ray worker included, loads it instead of compiling (measured on
@@ -81,11 +83,98 @@ def rolling_cov(x: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
-    """Max (or min) of each full window, from a monotone queue of row indices."""
+def _nonneg(v: float) -> float:
+    """``np.maximum(v, 0.0)``: NaN stays NaN, and -0.0 becomes +0.0 as numpy gives it."""
+    return v if v > 0.0 or np.isnan(v) else 0.0
+
+
+@njit(cache=True)
+def rolling_var(a: np.ndarray, d: int) -> np.ndarray:
+    """Sample variance (ddof 1) of each full window, floored at 0 (rounding can take a running
+    variance just below it): ``np.maximum(rolling_cov(a, a, d), 0)`` bit for bit, with one sum of
+    values instead of two equal ones and no second pass."""
     n, m = a.shape
-    out = np.full((m, n), np.nan).T  # Fortran order, like the panels
-    queue = np.empty(n, np.int64)
+    out = np.empty((m, n)).T  # Fortran order, like the panels
+    for j in range(m):
+        c = _first_finite(a, j)
+        s, ss, bad = 0.0, 0.0, 0
+        for i in range(n):
+            u = a[i, j]
+            if np.isnan(u):
+                bad += 1
+            else:
+                s += u - c
+                ss += (u - c) * (u - c)
+            if i >= d:
+                u = a[i - d, j]
+                if np.isnan(u):
+                    bad -= 1
+                else:
+                    s -= u - c
+                    ss -= (u - c) * (u - c)
+            out[i, j] = _nonneg((ss - s * s / d) / (d - 1)) if i >= d - 1 and bad == 0 else np.nan
+    return out
+
+
+@njit(cache=True)
+def _corr_of(cxy: float, vx: float, vy: float) -> float:
+    """``cxy / sqrt(max(vx, 0) * max(vy, 0))``, NaN where that is not a finite number (a variance of
+    0 included), as ``safe_div`` gives it."""
+    den = np.sqrt(_nonneg(vx) * _nonneg(vy))
+    if not den > 0.0:  # 0 or NaN: the quotient would be inf or NaN
+        return np.nan
+    r = cxy / den
+    return r if np.isfinite(r) else np.nan
+
+
+@njit(cache=True)
+def rolling_corr(x: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
+    """Pearson correlation of each full window of two panels in one pass.
+
+    Equal, bit for bit, to :func:`rolling_cov` of ``(x, y)`` over the square root of the product
+    of ``(x, x)``'s and ``(y, y)``'s: each of the three keeps its own running sums over the rows it
+    counts (a NaN in ``y`` leaves ``x``'s own sums untouched), so every sum has the same history.
+    """
+    n, m = x.shape
+    out = np.empty((m, n)).T  # Fortran order, like the panels
+    for j in range(m):
+        cx, cy = _first_finite(x, j), _first_finite(y, j)
+        sx, sxx, sy, syy = 0.0, 0.0, 0.0, 0.0  # each series' own sums (rows where it is a number)
+        px, py, pxy, bad = 0.0, 0.0, 0.0, 0  # the pair's (rows where both are); bad: NaN rows of either
+        for i in range(n):
+            for k in (i, i - d):  # the row that enters, then (once the window is full) the one that leaves
+                if k < 0:
+                    continue
+                sign = 1.0 if k == i else -1.0
+                u, v = x[k, j] - cx, y[k, j] - cy
+                if not np.isnan(u):
+                    sx += sign * u
+                    sxx += sign * (u * u)
+                if not np.isnan(v):
+                    sy += sign * v
+                    syy += sign * (v * v)
+                if np.isnan(u) or np.isnan(v):
+                    bad += int(sign)
+                else:
+                    px += sign * u
+                    py += sign * v
+                    pxy += sign * (u * v)
+            if i >= d - 1 and bad == 0:
+                vx = (sxx - sx * sx / d) / (d - 1)
+                vy = (syy - sy * sy / d) / (d - 1)
+                out[i, j] = _corr_of((pxy - px * py / d) / (d - 1), vx, vy)
+            else:
+                out[i, j] = np.nan
+    return out
+
+
+@njit(cache=True)
+def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
+    """Max (or min) of each full window, from a monotone queue: row indices (to expire them) and
+    their values side by side, so a comparison reads the queue, not the panel through an index."""
+    n, m = a.shape
+    out = np.empty((m, n)).T  # Fortran order, like the panels
+    rows, vals = np.empty(n, np.int64), np.empty(n)
     for j in range(m):
         head, tail, last_nan = 0, 0, -1
         for i in range(n):
@@ -94,28 +183,49 @@ def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
                 last_nan = i
                 head = tail = 0
             else:
-                while tail > head and ((a[queue[tail - 1], j] <= x) if is_max else (a[queue[tail - 1], j] >= x)):
-                    tail -= 1
-                queue[tail] = i
+                if is_max:
+                    while tail > head and vals[tail - 1] <= x:
+                        tail -= 1
+                else:
+                    while tail > head and vals[tail - 1] >= x:
+                        tail -= 1
+                rows[tail], vals[tail] = i, x
                 tail += 1
-            while tail > head and queue[head] <= i - d:
+            if tail > head and rows[head] <= i - d:  # one row leaves per step: at most one to expire
                 head += 1
-            if i >= d - 1 and last_nan <= i - d:
-                out[i, j] = a[queue[head], j]
+            out[i, j] = vals[head] if i >= d - 1 and last_nan <= i - d else np.nan
     return out
 
 
 @njit(cache=True)
-def _replace(buf: np.ndarray, k: int, old: float, new: float) -> None:
-    """In the sorted ``buf[:k]``, replace one ``old`` by ``new`` and move it to its sorted place."""
-    p = np.searchsorted(buf[:k], old, side="left")
-    while p > 0 and buf[p - 1] > new:
-        buf[p] = buf[p - 1]
-        p -= 1
-    while p < k - 1 and buf[p + 1] < new:
-        buf[p] = buf[p + 1]
-        p += 1
+def _left(buf: np.ndarray, k: int, x: float) -> int:
+    """First index of the sorted ``buf[:k]`` holding a value ``>= x`` (``searchsorted``, side
+    'left'), without the slice ``np.searchsorted`` would need."""
+    lo, hi = 0, k
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _replace(buf: np.ndarray, k: int, old: float, new: float) -> int:
+    """In the sorted ``buf[:k]``, replace one ``old`` by ``new`` and move it to its sorted place;
+    that place (the rank reads its ties from there instead of searching again)."""
+    p = _left(buf, k, old)
+    if p > 0 and buf[p - 1] > new:
+        while p > 0 and buf[p - 1] > new:
+            buf[p] = buf[p - 1]
+            p -= 1
+    else:
+        while p < k - 1 and buf[p + 1] < new:
+            buf[p] = buf[p + 1]
+            p += 1
     buf[p] = new
+    return p
 
 
 @njit(cache=True)
@@ -131,32 +241,60 @@ def _fill(buf: np.ndarray, a: np.ndarray, i: int, d: int, j: int) -> int:
 
 
 @njit(cache=True)
+def _rank(buf: np.ndarray, d: int, p: int) -> float:
+    """Percentile rank of ``buf[p]`` in the sorted ``buf[:d]``, ties averaged: its equal neighbours
+    are next to it, so counting them gives both ``searchsorted`` sides."""
+    x = buf[p]
+    below, above = p, p + 1
+    while below > 0 and buf[below - 1] == x:
+        below -= 1
+    while above < d and buf[above] == x:
+        above += 1
+    return (below + above + 1.0) / (2.0 * d)
+
+
+@njit(cache=True)
 def rolling_order(a: np.ndarray, d: int, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Linear-interpolated quantiles ``qs`` of each full window, and the percentile rank of its last
     value with ties averaged: ``(below + at_or_below + 1) / (2d)`` (qlib ``Rank``)."""
     n, m = a.shape
-    quant = np.full((len(qs), m, n), np.nan).transpose(0, 2, 1)  # Fortran-ordered panels
-    rank = np.full((m, n), np.nan).T
+    nq = len(qs)
+    quant = np.empty((nq, m, n)).transpose(0, 2, 1)  # Fortran-ordered panels
+    rank = np.empty((m, n)).T
+    lo, hi, frac = np.empty(nq, np.int64), np.empty(nq, np.int64), np.empty(nq)
+    for r in range(nq):  # where each quantile falls: the same for every window
+        pos = qs[r] * (d - 1)
+        lo[r] = int(np.floor(pos))
+        hi[r] = min(lo[r] + 1, d - 1)
+        frac[r] = pos - lo[r]
     buf = np.empty(d)
     for j in range(m):
         ok = -1  # buf holds the sorted previous window when ok == d
-        for i in range(d - 1, n):
+        for i in range(n):
+            if i < d - 1:
+                _blank(quant, rank, i, j)
+                continue
             x = a[i, j]
             if ok == d and not np.isnan(x):
-                _replace(buf, d, a[i - d, j], x)
+                p = _replace(buf, d, a[i - d, j], x)
             else:
                 ok = _fill(buf, a, i, d, j)
                 if ok < 0:
+                    _blank(quant, rank, i, j)
                     continue
-            for r in range(len(qs)):
-                pos = qs[r] * (d - 1)
-                lo = int(np.floor(pos))
-                hi = min(lo + 1, d - 1)
-                quant[r, i, j] = buf[lo] + (buf[hi] - buf[lo]) * (pos - lo)
-            below = np.searchsorted(buf, x, side="left")
-            at_or_below = np.searchsorted(buf, x, side="right")
-            rank[i, j] = (below + at_or_below + 1.0) / (2.0 * d)
+                p = _left(buf, d, x)
+            for r in range(nq):
+                quant[r, i, j] = buf[lo[r]] + (buf[hi[r]] - buf[lo[r]]) * frac[r]
+            rank[i, j] = _rank(buf, d, p)
     return quant, rank
+
+
+@njit(cache=True)
+def _blank(quant: np.ndarray, rank: np.ndarray, i: int, j: int) -> None:
+    """Row ``i`` of column ``j`` has no full window: NaN quantiles and rank."""
+    for r in range(quant.shape[0]):
+        quant[r, i, j] = np.nan
+    rank[i, j] = np.nan
 
 
 @njit(cache=True)

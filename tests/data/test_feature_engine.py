@@ -72,3 +72,27 @@ def test_kernels_on_windows_with_nan_ties_and_short_columns():
     np.testing.assert_allclose(quant[0, :, 0], [np.nan] * 5 + [3], equal_nan=True)
     np.testing.assert_allclose(rank[2:, 1], [2 / 3] * 4)  # all tied: (0 + 3 + 1) / (2 * 3), scipy's 'rank'
     assert np.isnan(kernels.rolling_slope(a[:2], 3)).all()
+
+
+def test_fused_correlation_and_variance_equal_the_moments_formula_bit_for_bit():
+    """``rolling_corr`` and ``rolling_var`` are ``Rolling``'s moments formulas exactly, also where only
+    one series has a NaN (each keeps its own sums) and where a variance is 0 (NaN, as ``safe_div``
+    gives), or about 0."""
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(size=(300, 4)), 1)
+    y = np.round(rng.normal(size=(300, 4)), 1) + x
+    x[rng.random(x.shape) < 0.01] = np.nan
+    y[rng.random(y.shape) < 0.01] = np.nan
+    y[100:160, 1] = 2.0  # a constant stretch: variance ~0 from the running sums, whatever they give
+    y[:, 3] = 2.0  # a constant column: variance exactly 0
+    x[250:, 2] = np.nan
+    x, y = np.asfortranarray(x), np.asfortranarray(y)
+    panels = Rolling({"x": x, "y": y}, {})
+    for d in (2, 5, 20, 60):
+        fused = kernels.rolling_corr(x, y, d)
+        assert np.array_equal(fused, panels._corr_of_moments("x", d, "y"), equal_nan=True)
+        assert np.isnan(fused[:, 3]).all()
+        for a in (x, y):  # the variance kernel is the floored covariance of a series with itself
+            floored = np.maximum(kernels.rolling_cov(a, a, d), 0.0)
+            assert np.array_equal(kernels.rolling_var(a, d), floored, equal_nan=True)
+        assert np.isfinite(fused[:, 0]).any()  # not vacuous: some windows are whole
