@@ -137,26 +137,20 @@ class Rolling:
         return kernels.rolling_cov(self[name], self[other], d)
 
     def _var(self, name: str, d: int) -> np.ndarray:
-        """Variance floored at 0: one kernel pass. A subclass with moments of its own (the newest-bar
-        path) floors its covariance instead."""
-        if self._own_moments():
-            return np.maximum(self.stat("cov", name, d, name), 0.0)
+        """Variance floored at 0, in one kernel pass."""
         return kernels.rolling_var(self[name], d)
 
     def _std(self, name: str, d: int) -> np.ndarray:
         return np.sqrt(self.stat("var", name, d))
 
     def _corr(self, name: str, d: int, other: str) -> np.ndarray:
-        """Pearson correlation: one fused kernel pass (equal to the moments' formula, bit for bit). A
-        subclass with moments of its own (the newest-bar path) builds it from those instead."""
-        if self._own_moments():
-            return self._corr_of_moments(name, d, other)
+        """Pearson correlation in one fused kernel pass (bit for bit :meth:`_corr_of_moments`)."""
         return kernels.rolling_corr(self[name], self[other], d)
 
-    def _own_moments(self) -> bool:
-        """Whether a subclass computes covariances its own way (:class:`NewestRolling`, the tests'
-        legacy engine): var and corr must then be built from its ``_cov``, not from the kernels."""
-        return type(self)._cov is not Rolling._cov
+    # A subclass that computes covariances its own way (the newest-bar path, the tests' reference
+    # engine) builds var and corr from its ``_cov`` with these two instead of the kernels above.
+    def _var_of_cov(self, name: str, d: int) -> np.ndarray:
+        return np.maximum(self.stat("cov", name, d, name), 0.0)
 
     def _corr_of_moments(self, name: str, d: int, other: str) -> np.ndarray:
         den = np.sqrt(self.stat("var", name, d) * self.stat("var", other, d))
