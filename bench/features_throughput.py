@@ -15,7 +15,7 @@ temporary store, then times
 * ``newest``: :class:`app.features.latest.NewestFeatures` on the trailing buffers of 40 symbols (p50/p99
   per call), against the batch features of the same buffers (the last row taken) in the same run
   (``--newest-only``: this alone, on a 40-symbol store);
-* ``jit``: the rolling kernels' numba compile time with an empty cache and their load time from it;
+* ``jit``: the stage's numba kernels' compile time with an empty cache and their load time from it;
 * with ``--minute``, the stage over ``--minute-symbols`` x ``--sessions`` sessions of 381 one-minute
   bars (10M by default) instead, features session bound, written chunk by chunk.
 
@@ -297,6 +297,8 @@ a = np.asfortranarray(np.random.default_rng(0).normal(size=(100, 2)))
 k.rolling_sum(a, 5); k.rolling_cov(a, a, 5); k.rolling_corr(a, a, 5); k.rolling_var(a, 5)
 k.rolling_extreme(a, 5, True); k.rolling_extreme(a, 5, False)
 k.rolling_order(a, 5, np.array([0.2, 0.8])); k.rolling_slope(a, 5); k.rolling_argext(a, 5, True)
+from app.features import elementwise as e
+v = a[:, 0].copy(); e.divide_finite(v, v); e.finite_float32(v); e.month_and_day(np.arange(5))
 print(time.perf_counter() - t)
 """
 
