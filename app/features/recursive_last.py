@@ -261,11 +261,8 @@ def obv_last(c: np.ndarray, v: np.ndarray, start: np.ndarray) -> np.ndarray:
         if b < 0 or b >= n:
             continue
         total = v[b, j]
-        for i in range(b + 1, n):
-            if c[i, j] > c[i - 1, j]:
-                total += v[i, j]
-            elif c[i, j] < c[i - 1, j]:
-                total -= v[i, j]
+        for i in range(b + 1, n):  # branch-free (a random walk's up/down defeats prediction): +v, -v or +0
+            total += ((c[i, j] > c[i - 1, j]) - (c[i, j] < c[i - 1, j])) * v[i, j]
         out[j] = total
     return out
 
