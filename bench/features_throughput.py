@@ -294,7 +294,7 @@ import time; t = time.perf_counter()
 import numpy as np
 from app.features import rolling_kernels as k
 a = np.asfortranarray(np.random.default_rng(0).normal(size=(100, 2)))
-k.rolling_sum(a, 5); k.rolling_cov(a, a, 5); k.rolling_corr(a, a, 5); k.rolling_var(a, 5)
+k.rolling_sum(a, 5); k.rolling_cov(a, a, 5); k.rolling_corr(a, a, 5)
 k.rolling_extreme(a, 5, True); k.rolling_extreme(a, 5, False)
 k.rolling_order(a, 5, np.array([0.2, 0.8])); k.rolling_slope(a, 5); k.rolling_argext(a, 5, True)
 from app.features import elementwise as e

@@ -200,8 +200,7 @@ class NewestRolling(Rolling):
     def _cov(self, name: str, d: int, other: str) -> np.ndarray:
         return self._primitive("cov", name, d, other)
 
-    _var = Rolling._var_of_cov  # from the planned covariances, not the full-panel kernels
-    _corr = Rolling._corr_of_moments
+    _corr = Rolling._corr_of_moments  # from the planned covariances, not the full-panel kernel
 
     def _max(self, name: str, d: int) -> np.ndarray:
         return self._primitive("max", name, d)

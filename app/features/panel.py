@@ -137,8 +137,8 @@ class Rolling:
         return kernels.rolling_cov(self[name], self[other], d)
 
     def _var(self, name: str, d: int) -> np.ndarray:
-        """Variance floored at 0, in one kernel pass."""
-        return kernels.rolling_var(self[name], d)
+        """Variance floored at 0 (rounding can take a running variance just below it)."""
+        return np.maximum(self.stat("cov", name, d, name), 0.0)
 
     def _std(self, name: str, d: int) -> np.ndarray:
         return np.sqrt(self.stat("var", name, d))
@@ -148,10 +148,7 @@ class Rolling:
         return kernels.rolling_corr(self[name], self[other], d)
 
     # A subclass that computes covariances its own way (the newest-bar path, the tests' reference
-    # engine) builds var and corr from its ``_cov`` with these two instead of the kernels above.
-    def _var_of_cov(self, name: str, d: int) -> np.ndarray:
-        return np.maximum(self.stat("cov", name, d, name), 0.0)
-
+    # engine) builds corr from its ``_cov`` with this instead of the fused kernel above.
     def _corr_of_moments(self, name: str, d: int, other: str) -> np.ndarray:
         den = np.sqrt(self.stat("var", name, d) * self.stat("var", other, d))
         return safe_div(self.stat("cov", name, d, other), den)

@@ -89,34 +89,6 @@ def _nonneg(v: float) -> float:
 
 
 @njit(cache=True)
-def rolling_var(a: np.ndarray, d: int) -> np.ndarray:
-    """Sample variance (ddof 1) of each full window, floored at 0 (rounding can take a running
-    variance just below it): ``np.maximum(rolling_cov(a, a, d), 0)`` bit for bit, with one sum of
-    values instead of two equal ones and no second pass."""
-    n, m = a.shape
-    out = np.empty((m, n)).T  # Fortran order, like the panels
-    for j in range(m):
-        c = _first_finite(a, j)
-        s, ss, bad = 0.0, 0.0, 0
-        for i in range(n):
-            u = a[i, j]
-            if np.isnan(u):
-                bad += 1
-            else:
-                s += u - c
-                ss += (u - c) * (u - c)
-            if i >= d:
-                u = a[i - d, j]
-                if np.isnan(u):
-                    bad -= 1
-                else:
-                    s -= u - c
-                    ss -= (u - c) * (u - c)
-            out[i, j] = _nonneg((ss - s * s / d) / (d - 1)) if i >= d - 1 and bad == 0 else np.nan
-    return out
-
-
-@njit(cache=True)
 def _corr_of(cxy: float, vx: float, vy: float) -> float:
     """``cxy / sqrt(max(vx, 0) * max(vy, 0))``, NaN where that is not a finite number (a variance of
     0 included), as ``safe_div`` gives it."""

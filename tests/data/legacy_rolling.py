@@ -77,8 +77,7 @@ class LegacyRolling(Rolling):
         sxy = window_sum(self._prefix(name, other), d)
         return (sxy - self.stat("csum", name, d) * self.stat("csum", other, d) / d) / (d - 1)
 
-    _var = Rolling._var_of_cov  # the previous way: var and corr from the covariances
-    _corr = Rolling._corr_of_moments
+    _corr = Rolling._corr_of_moments  # from the covariances, the previous way
 
     def _max(self, name: str, d: int) -> np.ndarray:
         return _pandas_rolling(self[name], d, "max")
