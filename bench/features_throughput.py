@@ -21,7 +21,10 @@ temporary store, then times
 
 Peak memory is sampled for the whole process tree (this process and every Ray process under it):
 RSS (counts shared object-store pages once per process that maps them) and PSS (shares them).
-Ray's start-up is timed on its own (``ray_start_s``). Prints one JSON object. Example:
+Ray's start-up is timed on its own (``ray_start_s``). The second stage run (``ray_warm``) finds
+its workers up and writes where the first run's output was just deleted, as a rebuild on a machine
+that has been running; ``page_cache`` gives this host's kernel cost per GiB written into fresh and
+into reused memory, and each run reports its kernel CPU-seconds. Prints one JSON object. Example:
 ``python bench/features_throughput.py --scale 0.02``.
 """
 from __future__ import annotations
@@ -113,6 +116,7 @@ class TreeMemory:
         self._psutil, self._interval, self._pss_every = psutil, interval, pss_every
         self.peak_rss = self.peak_pss = 0
         self.cpu_start = self.cpu_s = 0.0
+        self.sys_start = self.sys_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -120,15 +124,17 @@ class TreeMemory:
         me = self._psutil.Process()
         return [me, *me.children(recursive=True)]
 
-    def cpu(self) -> float:
-        total = 0.0
+    def cpu(self) -> tuple[float, float]:
+        """(user + system, system) CPU seconds of the tree so far."""
+        total = system = 0.0
         for proc in self._procs():
             try:
                 times = proc.cpu_times()
                 total += times.user + times.system
+                system += times.system
             except self._psutil.Error:
                 continue
-        return total
+        return total, system
 
     def _sample(self, with_pss: bool) -> None:
         rss = pss = 0
@@ -154,7 +160,7 @@ class TreeMemory:
             self._stop.wait(self._interval)
 
     def __enter__(self) -> TreeMemory:
-        self.cpu_start = self.cpu()
+        self.cpu_start, self.sys_start = self.cpu()
         self._thread.start()
         return self
 
@@ -162,11 +168,13 @@ class TreeMemory:
         self._stop.set()
         self._thread.join()
         self._sample(True)
-        self.cpu_s = self.cpu() - self.cpu_start
+        cpu, system = self.cpu()
+        self.cpu_s, self.sys_s = cpu - self.cpu_start, system - self.sys_start
 
     def report(self, rows: int, seconds: float) -> dict[str, float]:
         return {
             "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds), "cpu_s": round(self.cpu_s, 1),
+            "kernel_cpu_s": round(self.sys_s, 1),
             "rows_per_cpu_s": round(rows / max(self.cpu_s, 1e-9)), "peak_rss_gib": round(self.peak_rss / GIB, 3),
             "peak_pss_gib": round(self.peak_pss / GIB, 3),
         }  # fmt: skip
@@ -329,6 +337,30 @@ def run_minute(args: argparse.Namespace, tmp: Path) -> dict:
     return result
 
 
+def page_cache_probe(where: Path, gib: int = 1) -> dict[str, float]:
+    """Kernel CPU-seconds per GiB written to new files: into page-cache memory never used before (a
+    fresh VM's first writes: the host backs each page on first touch), and into memory a deleted file
+    just freed (a machine that has been running). The stage's output is gigabytes of Parquet, so this
+    cost is part of its rows/s; measured here so the figures can be read against it."""
+    import resource
+
+    block = os.urandom(2**20)
+
+    def write(path: Path) -> float:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+        with open(path, "wb") as fh:
+            for _ in range(gib * 1024):
+                fh.write(block)
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_stime - before) / gib
+
+    fresh = [write(where / "probe-a"), write(where / "probe-b")]
+    for name in ("probe-a", "probe-b"):
+        (where / name).unlink()
+    reused = write(where / "probe-c")
+    (where / "probe-c").unlink()
+    return {"fresh_pages_kernel_s_per_gib": round(min(fresh), 2), "reused_pages_kernel_s_per_gib": round(reused, 2)}
+
+
 def start_ray(cpus: int) -> float:
     import ray
     import ray.data
@@ -380,10 +412,10 @@ def main() -> None:
         with TreeMemory() as mem:
             sec = run_ray(tmp / "store", tmp / "ray", cfg, label)
         result["ray"] = mem.report(rows, sec)  # includes starting the Ray workers
+        shutil.rmtree(tmp / "ray")  # a rebuild's memory: the previous output's pages are free again
         with TreeMemory() as mem:
-            sec = run_ray(tmp / "store", tmp / "ray_again", cfg, label)
+            sec = run_ray(tmp / "store", tmp / "ray", cfg, label)
         result["ray_warm"] = mem.report(rows, sec)  # the same stage again, workers already up
-        shutil.rmtree(tmp / "ray_again", ignore_errors=True)
         if args.compare_groupby:
             with TreeMemory() as mem:
                 sec = run_ray_groupby(tmp / "store", tmp / "ray_groupby", cfg, label)
@@ -404,6 +436,7 @@ def main() -> None:
             result["baseline"]["max_rel_diff_vs_ray"] = baseline_matches(tmp / "ray", tmp / "baseline", cfg)
         result["newest"] = time_newest(tmp / "store", cfg)
         result["jit"] = time_jit()
+        result["page_cache"] = page_cache_probe(tmp)
         result["load_avg_1m"] = os.getloadavg()[0]
         print(json.dumps(result, indent=1))
     finally:

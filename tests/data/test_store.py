@@ -50,6 +50,22 @@ def test_merge_adds_only_new_rows(tmp_path: Path):
     assert store.manifest("D")["000660"].rows == 4
 
 
+def test_partitions_are_lz4_with_a_dictionary_on_the_symbol_only_and_older_zstd_files_still_merge(tmp_path: Path):
+    store = BarStore(tmp_path)
+    path = Path(store.partition("D", "035420"))
+    path.parent.mkdir(parents=True)
+    pq.write_table(bars("035420", [2, 3]), path, compression="zstd")  # as earlier versions wrote it
+    store.merge("D", "035420", bars("035420", [3, 4], close=150.0), source="sim")
+    table = store.read("D", "035420")
+    assert [v.day for v in table["ts"].to_pylist()] == [2, 3, 4]
+    assert table["close"].to_pylist() == [100.0, 150.0, 150.0]
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    columns = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert len({c.compression for c in columns.values()}) == 1 and columns["close"].compression.startswith("LZ4")
+    dictionary = {name for name, c in columns.items() if c.has_dictionary_page}
+    assert dictionary == {"symbol"}
+
+
 def test_failed_write_leaves_old_partition_intact(tmp_path: Path, monkeypatch):
     store = BarStore(tmp_path)
     store.write("D", "005930", bars("005930", [2, 3]), source="sim")
