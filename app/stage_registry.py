@@ -22,6 +22,9 @@ class Stage(Protocol):
     def preflight(self, cfg: Any, run_dir: Path) -> None:
         """Checks that need the run folder, run for every requested stage before the first starts."""
 
+    def needs_ray(self, cfg: Any) -> bool:
+        """Whether this run of a stage registered ``uses_ray`` needs Ray (a collection without actors does not)."""
+
     def run(self, cfg: Any, run_dir: Path) -> Any:
         """Do the stage's work; the result goes to :meth:`counts` and :meth:`after`."""
 
@@ -39,6 +42,9 @@ class BaseStage:
     def preflight(self, cfg: Any, run_dir: Path) -> None:
         return None
 
+    def needs_ray(self, cfg: Any) -> bool:
+        return True
+
     def run(self, cfg: Any, run_dir: Path) -> Any:
         raise NotImplementedError
 
@@ -55,7 +61,7 @@ class StageEntry:
     target: str | None  # "module:attribute" of a Stage; None = named in configs but not built yet
     in_all: bool = False  # part of stage=all
     recorded: bool = True  # its wall time and figures go to stage_timings.json for the report
-    uses_ray: bool = False  # Ray is started before it, and the start-up recorded apart (RAY_START)
+    uses_ray: bool = False  # Ray is started before it (if its needs_ray says so), the start-up recorded apart
     unit: str | None = None  # the figure of its counts its console line gives per second ("bars", "rows", ...)
 
 

@@ -57,7 +57,7 @@ def run_stages(cfg: AppConfig, run_dir: Path) -> dict[str, float]:
     for name, st in named.items():
         if st is None:
             continue
-        if STAGES[name].uses_ray:
+        if STAGES[name].uses_ray and st.needs_ray(cfg):
             start_ray(cfg, run_dir)
         started = time.perf_counter()
         with PeakTreeMemory() as memory:

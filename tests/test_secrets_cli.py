@@ -78,6 +78,7 @@ def test_missing_credentials_name_the_variables(tmp_path: Path):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and "KIS_APP_KEY" in last and "KIS_APP_SECRET" in last
+    assert "Ray started" not in (tmp_path / "run" / "run.log").read_text()  # found before anything starts
 
 
 def test_unreachable_server_fails_fast_in_one_line(tmp_path: Path):

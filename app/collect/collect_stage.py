@@ -33,6 +33,20 @@ def carry_symbols(cfg: AppConfig, manifest: Any) -> None:
 
 
 class CollectStage(BaseStage):
+    def preflight(self, cfg: AppConfig, run_dir: Path) -> None:
+        """Real KIS without credentials fails here, before Ray or anything else starts."""
+        if cfg.data.source == "kis":
+            from app.kis.credentials import Credentials
+
+            Credentials.from_env()
+
+    def needs_ray(self, cfg: AppConfig) -> bool:
+        """Only collection actors need Ray: a file source, ``collect.workers=0`` or one named symbol
+        collect in this process (``collect_api`` decides the same way)."""
+        if cfg.data.source == "file" or not cfg.collect.workers:
+            return False
+        return len(cfg.data.symbols) != 1  # none named: the universe may give many
+
     def run(self, cfg: AppConfig, run_dir: Path) -> dict:
         from app.collect.collect import run
 
