@@ -31,7 +31,7 @@ from app.train.config import TrainConfig
 from app.train.loop import steps_per_epoch
 from app.train.node_view import FreshNodeView
 from app.train.plan import FitData, Plan, make_plan
-from app.train.predict import predict_splits
+from app.train.predict import predict
 from app.train.progress import EpochLogCallback, run_log
 from app.train.shortfall import ShortfallWatch
 from app.train.shortfall import wait_s as shortfall_wait_s
@@ -151,7 +151,9 @@ def _trainer(plan: Plan, spe: int, callbacks: Sequence[UserCallback], workers: i
 def _predictions(best: Path, data: FitData, cfg: TrainConfig) -> pd.DataFrame:
     splits = {"val": data.val} | ({"test": data.test} if data.test is not None else {})
     gpus = float(cfg.gpus_per_worker or 1) if cfg.use_gpu else 0.0
-    return predict_splits(best, splits, batch_size=cfg.eval_batch_size, gpus_per_actor=gpus)
+    frames = [predict(best, ds, batch_size=cfg.eval_batch_size, gpus_per_actor=gpus).assign(split=name)
+              for name, ds in splits.items()]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _train(plan: Plan, callbacks: Sequence[UserCallback]) -> ray.train.Result:

@@ -20,7 +20,6 @@ from app.train.device import select_device
 log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ("symbol", "ts", "prediction", "label")
-SPLIT = "split"
 
 
 def _forward(model: torch.nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -60,8 +59,6 @@ class Predictor:
             "prediction": pa.array(pred, pa.float32()),
             "label": table.column("y").cast(pa.float32()) if "y" in table.column_names else pa.nulls(n, pa.float32()),
         }
-        if SPLIT in table.column_names:  # several splits scored by one actor pool (see predict_splits)
-            cols[SPLIT] = table.column(SPLIT)
         return pa.table(cols)
 
 
@@ -103,25 +100,6 @@ def actor_cpus(wanted: float, actors: int, cluster_cpus: float) -> float:
     return capped if cluster_cpus <= 0 else min(capped, cluster_cpus / (actors + 1))
 
 
-def predict_splits(checkpoint_dir: str | Path, splits: Mapping[str, "ray.data.Dataset"], **kw: Any) -> pd.DataFrame:
-    """:func:`predict` of several datasets of windows with one actor pool (starting one costs seconds:
-    a process, torch, the model), tagged with a ``split`` column; rows grouped by split in
-    ``splits``' order."""
-    tagged = [ds.add_column(SPLIT, _constant(name), batch_format="pyarrow") for name, ds in splits.items()]
-    out = predict(checkpoint_dir, tagged[0].union(*tagged[1:]) if len(tagged) > 1 else tagged[0], **kw)
-    if SPLIT not in out:  # nothing to score
-        return out.assign(**{SPLIT: pd.Series([], dtype=object)})
-    order = pd.Categorical(out[SPLIT], categories=list(splits))
-    return out.iloc[np.argsort(order.codes, kind="stable")].reset_index(drop=True)
-
-
-def _constant(value: str):
-    def column(batch: pa.Table) -> pa.Array:
-        return pa.array([value] * batch.num_rows, pa.string())
-
-    return column
-
-
 def predict(
     checkpoint_dir: str | Path,
     data: "ray.data.Dataset | Mapping[str, np.ndarray]",
@@ -160,13 +138,12 @@ def predict(
         ).to_pandas()
         if out.empty:
             return _frame([], [], np.empty(0, np.float32), [])
-        frame = _frame(
+        return _frame(
             out["symbol"].astype("string"),
             out["ts"],
             out["prediction"].to_numpy(np.float32),
             out["label"].to_numpy(np.float32),
         )
-        return frame.assign(**{SPLIT: out[SPLIT].to_numpy()}) if SPLIT in out else frame
     if isinstance(data, Mapping) and "x" in data:
         x = np.asarray(data["x"])
         if x.ndim != 3:

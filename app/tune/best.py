@@ -23,7 +23,7 @@ from app.run_folder import BEST_CHECKPOINT, METRICS, PREDICTIONS, RunFolder
 from app.train.checkpoint import json_safe
 from app.train.config import TrainConfig
 from app.typed import typed
-from app.train.predict import predict_splits
+from app.train.predict import predict
 from app.tune.place import download
 from app.tune.results import Best
 from app.tune.windows import with_seq_len
@@ -44,7 +44,9 @@ def copy_checkpoint(best: Best, run_dir: Path) -> Path:
 
 
 def _predictions(checkpoint: Path, data: Any, batch_size: int) -> pd.DataFrame:
-    return predict_splits(checkpoint, {part: data.dataset(part) for part in ("val", "test")}, batch_size=batch_size)
+    frames = [predict(checkpoint, data.dataset(part), batch_size=batch_size).assign(split=part)
+              for part in ("val", "test")]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
 
 
 def evaluate_best(cfg: AppConfig, run_dir: Path, base: Any, best: Best, tune_info: dict[str, Any]) -> dict[str, Any]:
