@@ -217,3 +217,27 @@ class LocalCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SharedCluster:
+    """One :class:`LocalCluster` for several test modules (each start costs ~7 s and each stop ~12 s):
+    calling it starts the cluster on first use and brings back a worker node a test took away;
+    :meth:`stop` ends it (the last module using it does, so later tests run without it)."""
+
+    def __init__(self) -> None:
+        self.cluster: LocalCluster | None = None
+
+    def __call__(self) -> LocalCluster:
+        if self.cluster is None:
+            self.cluster = LocalCluster().start()
+            time.sleep(5)  # a second node that failed to register exits within seconds of `ray start`
+        try:
+            self.cluster.worker_raylet()
+        except RuntimeError:
+            self.cluster.restart_worker_node()
+        return self.cluster
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None

@@ -80,6 +80,17 @@ def ray_session():
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def shared_cluster():
+    """The real 2-node cluster the cluster tests share (see ``SharedCluster``); stopped by PID at the
+    end of the session at the latest, even on failure."""
+    from tests.cluster_testutil import SharedCluster
+
+    holder = SharedCluster()
+    yield holder
+    holder.stop()
+
+
 class PrivateRedis:
     """A redis-server of our own on a free port, for tests that stop or break Redis."""
 

@@ -19,9 +19,8 @@ SMALL = ["data.limit=6", "data.start=2023-01-02", "train.epochs=2", "data.sim.ra
 
 
 @pytest.fixture
-def cluster():
-    with LocalCluster() as c:
-        yield c
+def cluster(shared_cluster) -> LocalCluster:
+    return shared_cluster()  # test_cluster_survives.py goes on with it
 
 
 @pytest.mark.slow

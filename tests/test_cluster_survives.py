@@ -1,8 +1,8 @@
 """What a real 2-node cluster does to a run, on this one machine: actors and nodes are lost, jobs are
 stopped, secrets are put where Ray shows them, Redis is asked from every node.
 
-One cluster serves the whole module (its start-up is most of the cost); the node-loss test runs last
-because it takes the second node away. Every process is stopped by PID at the end, even on failure.
+One cluster serves the whole module and the job test before it (its start-up is most of the cost);
+the node-loss tests run last because they take the second node away. Every process is stopped by PID at the end, even on failure.
 """
 from __future__ import annotations
 
@@ -29,14 +29,10 @@ START, END = "2023-01-02", "2024-06-28"
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with LocalCluster() as c:
-        time.sleep(5)  # a second node that failed to register exits within seconds of `ray start`
-        try:
-            c.worker_raylet()
-        except RuntimeError:
-            c.restart_worker_node()
-        yield c
+def cluster(shared_cluster):
+    """The session's cluster (test_cluster_job.py used it first); stopped after this module."""
+    yield shared_cluster()
+    shared_cluster.stop()
 
 
 @pytest.fixture(scope="module")
