@@ -23,8 +23,8 @@ Peak memory is sampled for the whole process tree (this process and every Ray pr
 RSS (counts shared object-store pages once per process that maps them) and PSS (shares them).
 Ray's start-up is timed on its own (``ray_start_s``). The second stage run (``ray_warm``) finds
 its workers up and writes where the first run's output was just deleted, as a rebuild on a machine
-that has been running; ``page_cache`` gives this host's kernel cost per GiB written into fresh and
-into reused memory, and each run reports its kernel CPU-seconds. Prints one JSON object. Example:
+that has been running; ``page_cache`` gives this host's kernel cost per GiB written into new and
+into just-freed memory, and each run reports its kernel CPU-seconds. Prints one JSON object. Example:
 ``python bench/features_throughput.py --scale 0.02``.
 """
 from __future__ import annotations
@@ -341,7 +341,7 @@ def page_cache_probe(where: Path, gib: int = 1) -> dict[str, float]:
     """Kernel CPU-seconds per GiB written to a new file while the files before it stay (the page cache
     takes memory it has not used lately), and right after deleting them (it reuses what they freed).
 
-    On the VMs measured here the first cost ran from 0.2 to 2.7 s/GiB, by how much memory the machine
+    On the VMs measured here the first cost ran from 0.2 to 3.0 s/GiB, by how much memory the machine
     had touched and freed shortly before, and the second 0.2-0.4 s/GiB. The stage writes gigabytes
     of Parquet (about 0.6 GB per million daily rows), so this moves its rows/s; measured in the same
     run so the figures can be read against it."""

@@ -45,6 +45,12 @@ def redis_url_of(cfg: AppConfig) -> str:
     return os.environ.get(ENV_REDIS_URL) or cfg.redis.url or ""
 
 
+def uses_actors(cfg: AppConfig, n_symbols: int | None) -> bool:
+    """Whether an API collection fans out to Ray actors (``n_symbols`` None: not known yet, as for a
+    universe): with ``collect.workers`` set and more than one symbol; else it runs in this process."""
+    return bool(cfg.collect.workers) and (n_symbols is None or n_symbols > 1)
+
+
 def reachable_redis(url: str) -> str:
     """``url`` if a Redis answers there, else "" after one warning (file tokens, local pacing)."""
     if not url:
@@ -261,7 +267,7 @@ def collect_api(cfg: AppConfig, api: ApiSource, root: str) -> dict:
     tally = CollectTally(len(symbols), settings.limit)
     log.info("collecting %d symbol(s), freq %s, %s..%s into %s", len(symbols), spec.freq, spec.start,
              spec.end or "latest", root)
-    if cfg.collect.workers and len(symbols) > 1:
+    if uses_actors(cfg, len(symbols)):
         workers = actor_count(cfg, len(symbols), settings.limit, shared_limiter=bool(redis_url))
         batches = _collect_ray(cfg, symbols, workers, spec, settings, api.credentials, hot)
     else:

@@ -41,11 +41,10 @@ class CollectStage(BaseStage):
             Credentials.from_env()
 
     def needs_ray(self, cfg: AppConfig) -> bool:
-        """Only collection actors need Ray: a file source, ``collect.workers=0`` or one named symbol
-        collect in this process (``collect_api`` decides the same way)."""
-        if cfg.data.source == "file" or not cfg.collect.workers:
-            return False
-        return len(cfg.data.symbols) != 1  # none named: the universe may give many
+        """Only collection actors need Ray; a file source never uses them."""
+        from app.collect.collect import uses_actors
+
+        return cfg.data.source != "file" and uses_actors(cfg, len(cfg.data.symbols) or None)
 
     def run(self, cfg: AppConfig, run_dir: Path) -> dict:
         from app.collect.collect import run
