@@ -131,8 +131,7 @@ class BarStore:
         schema = BARS_SCHEMA if columns is None else pa.schema([BARS_SCHEMA.field(c) for c in columns])
         if not self._exists(path):
             return schema.empty_table()
-        table = self._read_file(path, columns).select(schema.names)
-        return table if table.schema.equals(schema) else table.cast(schema)
+        return _conform(self._read_file(path, columns).select(schema.names), schema)
 
     def _read_file(self, path: str, columns: list[str] | None) -> pa.Table:
         """One partition file with ``ParquetFile.read``: half the CPU of ``read_table``'s dataset path
@@ -281,3 +280,13 @@ def _as_kst(value) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.astimezone(KST) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc).astimezone(KST)
     return dt.datetime.fromtimestamp(int(value), tz=KST)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` in ``schema``, casting only the columns whose type differs: Parquet hands ``ts``
+    back in milliseconds, and casting that one column costs a third of casting the whole table."""
+    for i, field in enumerate(schema):
+        if table.schema.field(i).type != field.type:
+            table = table.set_column(i, field, table.column(i).cast(field.type))
+    return table if table.schema.equals(schema) else table.cast(schema)
+

@@ -8,7 +8,7 @@ volumes by volumes, so it does not change when a symbol's prices or volumes are 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -131,30 +131,33 @@ def validate_alpha158(cfg: Alpha158Config) -> None:
         raise ConfigError("features.alpha158.windows must all be >= 2", "e.g. features.alpha158.windows=[5,10,20,60]")
 
 
-def alpha158(r: Rolling, cfg: Alpha158Config) -> dict[str, np.ndarray]:
-    """The configured Alpha158 subset as panels keyed by column name."""
-    out: dict[str, np.ndarray] = {}
+def iter_alpha158(r: Rolling, cfg: Alpha158Config) -> Iterator[tuple[str, np.ndarray]]:
+    """The configured Alpha158 subset, one (column name, panel) at a time: a caller that stores
+    each one right away (the batch path casts it to float32) finds it still in the CPU's cache."""
     if cfg.kbar:
-        out.update({f"a158_{k.lower()}": v for k, v in _kbar(r).items()})
+        yield from ((f"a158_{k.lower()}", v) for k, v in _kbar(r).items())
     for name in cfg.price:
-        out[f"a158_{name.lower()}0"] = r[name.lower()] / r["close"]
+        yield f"a158_{name.lower()}0", r[name.lower()] / r["close"]
     for op in cfg.rolling:
         for d in cfg.windows:
-            out[f"a158_{op.lower()}{int(d)}"] = ROLLING[op](r, int(d))
-    return out
+            yield f"a158_{op.lower()}{int(d)}", ROLLING[op](r, int(d))
 
 
-def returns_and_volume(r: Rolling, cfg: FeaturesConfig) -> dict[str, np.ndarray]:
+def iter_returns_and_volume(r: Rolling, cfg: FeaturesConfig) -> Iterator[tuple[str, np.ndarray]]:
     """Log returns, volatility of 1-bar log returns, and volume z-scores (all trailing windows)."""
-    out: dict[str, np.ndarray] = {}
     for n in cfg.returns:
-        out[f"logret_{n}"] = np.log(safe_div(r["close"], r.ref("close", int(n))))
+        yield f"logret_{n}", np.log(safe_div(r["close"], r.ref("close", int(n))))
     for n in cfg.volatility:
-        out[f"vol_{n}"] = r.stat("std", "logret", int(n))
+        yield f"vol_{n}", r.stat("std", "logret", int(n))
     for n in cfg.volume_z:
         dev = r["volume"] - r.stat("mean", "volume", int(n))
-        out[f"volz_{n}"] = safe_div(dev, r.stat("std", "volume", int(n)))
-    return out
+        yield f"volz_{n}", safe_div(dev, r.stat("std", "volume", int(n)))
+
+
+def rolled_features(r: Rolling, cfg: FeaturesConfig) -> Iterator[tuple[str, np.ndarray]]:
+    """Every rolling-window feature panel in dataset order: returns and volume, then Alpha158."""
+    yield from iter_returns_and_volume(r, cfg)
+    yield from iter_alpha158(r, cfg.alpha158)
 
 
 def rolling_context(panels: dict[str, np.ndarray]) -> Rolling:

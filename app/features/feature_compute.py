@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +20,7 @@ import pyarrow.compute as pc
 
 from app.contracts import BARS_SCHEMA, KST_NAME
 from app.features.elementwise import finite_float32, month_and_day
-from app.features.alpha import alpha158, returns_and_volume, rolling_context, validate_alpha158
+from app.features.alpha import rolled_features, rolling_context, validate_alpha158
 from app.features.feature_config import FeaturesConfig, LabelConfig
 from app.typed import typed
 from app.features.indicators import scale_free_companions, ta_indicators, validate_indicators
@@ -130,17 +132,20 @@ def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
     return layout, feats, lab, lab_ts
 
 
-def _raw_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
-    """:func:`compute_columns` with ``±inf`` still in the feature arrays (the float32 cast clears them)."""
+def _raw_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig, store: Callable[[np.ndarray], Any] = None):
+    """:func:`compute_columns` with ``±inf`` still in the feature arrays, each passed through
+    ``store`` as soon as it is computed (the batch path casts it to float32 there, while the
+    column is still in the CPU's cache, and lets the float64 go)."""
+    store = store or (lambda v: v)
     ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
     layout = group_layout(bars, cfg)
     long = {k: bars[k].to_numpy().astype(np.float64) for k in ("open", "high", "low", "close", "volume", "value")}
     panels = {k: layout.to_panel(v) for k, v in long.items()}
     ctx = rolling_context(panels)
-    feats = _talib_long(long, layout, cfg)
-    panel_feats = {**returns_and_volume(ctx, cfg), **alpha158(ctx, cfg.alpha158)}
-    feats.update({k: layout.to_long(v) for k, v in panel_feats.items()})
-    feats.update(calendar_columns(ts, list(cfg.calendar)))
+    feats = {k: store(v) for k, v in _talib_long(long, layout, cfg).items()}
+    for name, panel in rolled_features(ctx, cfg):
+        feats[name] = store(layout.to_long(panel))
+    feats.update({k: store(v) for k, v in calendar_columns(ts, list(cfg.calendar)).items()})
     lab, lab_ts = forward_labels(panels["close"], panels["open"], layout.to_panel(ts.astype(np.float64)), label)
     return layout, feats, layout.to_long(lab), layout.to_long(lab_ts)
 
@@ -219,6 +224,11 @@ def features_schema(names: list[str] | tuple[str, ...], ranked: bool = False) ->
     return pa.schema(fields)
 
 
+def _stored_float32(values: np.ndarray) -> pa.Array:
+    """A float64 feature column as the dataset stores it: float32, ``±inf`` made NaN."""
+    return pa.array(finite_float32(np.ascontiguousarray(values)))
+
+
 def compute_features(
     bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig, ranks: dict[str, np.ndarray] | None = None
 ) -> pa.Table:
@@ -230,10 +240,10 @@ def compute_features(
     validate_features(cfg)
     validate_label(label)
     bars = bars.select(list(BARS_SCHEMA.names)).cast(BARS_SCHEMA)
-    layout, feats, lab, lab_ts = _raw_columns(bars, cfg, label)
+    layout, feats, lab, lab_ts = _raw_columns(bars, cfg, label, _stored_float32)
     names, n_warm = _probe(_cfg_key(cfg))
     cols: dict[str, pa.Array] = {name: bars[name] for name in BARS_SCHEMA.names}
-    cols.update({name: pa.array(finite_float32(np.ascontiguousarray(feats[name]))) for name in names})
+    cols.update({name: feats[name] for name in names})
     cols["warmup"] = pa.array(layout.pos < n_warm)
     cols["label"] = pa.array(lab, mask=np.isnan(lab))
     cols["label_ts"] = _ts_array(lab_ts)

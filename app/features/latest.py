@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.features.alpha import DERIVED, alpha158, returns_and_volume
+from app.features.alpha import DERIVED, rolled_features
 from app.features.feature_compute import calendar_columns, feature_names, session_days, validate_features, warmup_bars
 from app.features.feature_config import FeaturesConfig
 from app.features.indicators import scale_free_companions
@@ -55,7 +55,7 @@ class NewestFeatures:
         self._plan = NewestRolling.plan(self._rolled, DERIVED, FIELDS, self.tail_bars)
 
     def _rolled(self, ctx: Rolling) -> dict[str, np.ndarray]:
-        return {**returns_and_volume(ctx, self.cfg), **alpha158(ctx, self.cfg.alpha158)}
+        return dict(rolled_features(ctx, self.cfg))
 
     def __call__(self, panels: Mapping[str, np.ndarray], ts: np.ndarray) -> np.ndarray:
         """Features (float64, NaN where undefined) of the last row of every column of ``panels``.
