@@ -6,6 +6,7 @@ working dir the driver runs in; the job must still finish and leave its run fold
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -38,3 +39,15 @@ def test_a_submitted_lstm_job_succeeds_and_its_run_folder_is_complete(cluster: L
     manifest = json.loads((run / "data_manifest.json").read_text())
     assert manifest["store_root"] == str(job_root / "data") and manifest["totals"]["symbols_ok"] == 6
     assert "checkpoints need shared storage" in job.log  # two nodes, storage local to each
+
+
+def test_a_sweeps_window_blocks_are_copied_to_the_driver_node(cluster: LocalCluster):
+    """Blocks built on both nodes end up on the driver's: losing the other node cannot leave a trial
+    waiting for a block that only a task needing a CPU could rebuild."""
+    job = cluster.submit([sys.executable, "-m", "tests.cluster_blocks_probe"], ROOT, timeout_s=300)
+    assert job.status == 0, job.log[-3000:]
+    (found,) = re.findall(r"^blocks: (\{.*\})$", job.log, re.M)
+    where = json.loads(found)
+    assert len(where["spread"]) == 2, where  # the materialized blocks sat on both nodes
+    assert where["held"] == [where["driver"]] and where["same_rows"], where
+

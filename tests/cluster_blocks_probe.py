@@ -1,0 +1,39 @@
+"""Where a sweep's window blocks live, on the Ray cluster this process joins.
+
+``python -m tests.cluster_blocks_probe`` (as a ``ray job submit`` entrypoint): materializes a small
+dataset whose tasks are spread over the nodes (blocks of 800 KB: an object under 100 KB would
+be kept in its owner's memory, on no node's object store), passes it through
+:func:`app.tune.windows.held_by_driver_node` and prints one JSON line: the nodes holding the
+blocks before and after, the driver's node, and whether the rows came back unchanged.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import ray
+from ray.experimental import get_object_locations
+
+from app.tune.windows import held_by_driver_node
+
+
+def _nodes(ds) -> list[str]:
+    refs = [ref for bundle in ds.iter_internal_ref_bundles() for ref in bundle.block_refs]
+    return sorted({node for loc in get_object_locations(refs).values() for node in loc["node_ids"]})
+
+
+def main() -> None:
+    ray.init(address="auto")
+    ds = ray.data.range(64, override_num_blocks=16).map_batches(
+        lambda b: {"id": b["id"], "x": np.repeat(b["id"][:, None], 50_000, axis=1).astype(np.float32)},
+        scheduling_strategy="SPREAD", num_cpus=0.5)  # fmt: skip
+    spread = ds.materialize()
+    held = held_by_driver_node(spread)
+    where = {"spread": _nodes(spread), "held": _nodes(held)}  # before reading rows copies blocks about
+    rows = [[(int(r["id"]), float(r["x"].sum())) for r in d.take_all()] for d in (spread, held)]
+    print("blocks:", json.dumps({**where, "driver": ray.get_runtime_context().get_node_id(),
+                                 "same_rows": rows[0] == rows[1]}))
+
+
+if __name__ == "__main__":
+    main()
