@@ -1,9 +1,9 @@
-"""Where a sweep's window blocks live, on the Ray cluster this process joins.
+"""Where the window blocks of a sweep or a training run live, on the Ray cluster this process joins.
 
 ``python -m tests.cluster_blocks_probe`` (as a ``ray job submit`` entrypoint): materializes a small
 dataset whose tasks are spread over the nodes (blocks of 800 KB: an object under 100 KB would
 be kept in its owner's memory, on no node's object store), passes it through
-:func:`app.tune.windows.held_by_driver_node` and prints one JSON line: the nodes holding the
+:func:`app.train.driver_node.held_by_driver_node` and prints one JSON line: the nodes holding the
 blocks before and after, the driver's node, and whether the rows came back unchanged.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import ray
 from ray.experimental import get_object_locations
 
-from app.tune.windows import held_by_driver_node
+from app.train.driver_node import held_by_driver_node
 
 
 def _nodes(ds) -> list[str]:

@@ -41,9 +41,9 @@ def test_a_submitted_lstm_job_succeeds_and_its_run_folder_is_complete(cluster: L
     assert "checkpoints need shared storage" in job.log  # two nodes, storage local to each
 
 
-def test_a_sweeps_window_blocks_are_copied_to_the_driver_node(cluster: LocalCluster):
+def test_window_blocks_are_copied_to_the_driver_node(cluster: LocalCluster):
     """Blocks built on both nodes end up on the driver's: losing the other node cannot leave a trial
-    waiting for a block that only a task needing a CPU could rebuild."""
+    or a training worker waiting for a block that only a task needing a CPU could rebuild."""
     job = cluster.submit([sys.executable, "-m", "tests.cluster_blocks_probe"], ROOT, timeout_s=300)
     assert job.status == 0, job.log[-3000:]
     (found,) = re.findall(r"^blocks: (\{.*\})$", job.log, re.M)

@@ -21,6 +21,7 @@ from app.storage import filesystem
 from app.models.factory import build_model, plain_model_cfg
 from app.run_folder import CHECKPOINTS, RUN_LOG
 from app.train.config import TrainConfig
+from app.train.driver_node import held_by_driver_node
 from app.typed import typed
 from app.train.device import ray_gpus, resolve_use_gpu
 
@@ -62,6 +63,7 @@ def prepare_dataset(name: str, ds: Any, min_rows: int) -> tuple[ray.data.Dataset
     if not isinstance(ds, MaterializedDataset):  # first: a lazy dataset's schema() executes a block of it
         log.info("materializing the %s dataset before training", name)
         ds = ds.materialize()
+    ds = held_by_driver_node(ds)
     missing = [c for c in REQUIRED[name] if c not in ds.schema().names]
     if missing:
         raise DataError(f"{name} dataset lacks column(s) {', '.join(missing)}", "build it with app.features.windows")

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.features.windows import WindowData, make_window_datasets
 from app.errors import DataError
+from app.train.driver_node import held_by_driver_node
 
 log = logging.getLogger(__name__)
 
@@ -38,36 +39,6 @@ def extra_meta(data: WindowData, label: Any) -> dict[str, Any]:
     """The train stage's checkpoint metadata, so the realtime path and ``predict`` read it the same way."""
     return {"feature_names": data.feature_names, "seq_len": data.seq_len, "label": asdict(label),
             "scaler": data.scaler.to_dict()}  # fmt: skip
-
-
-def held_by_driver_node(ds: Any) -> Any:
-    """A materialized dataset's blocks copied into the driver's node (the driver puts each one).
-
-    A block lost with a worker node is rebuilt by re-running the tasks that made it, and those
-    need a free CPU: on a cluster whose surviving CPUs are all held by trials, every trial that
-    reads the lost block would wait for ever (seen with two one-CPU nodes, one lost mid-sweep).
-    Blocks the driver put live on its node and die only with the driver, which ends the sweep
-    anyway. The price: the sweep's windows sit in the head node's object store (spilled to its
-    disk when larger).
-    """
-    import ray
-    from ray.data._internal.logical.interfaces.logical_plan import LogicalPlan
-    from ray.data._internal.logical.operators.from_operators import FromArrow
-    from ray.data._internal.stats import DatasetStats
-    from ray.data._internal.util import get_table_block_metadata_schema
-    from ray.data.context import DataContext
-    from ray.data.dataset import MaterializedDataset
-
-    refs, metadata = [], []
-    for ref in ds.to_arrow_refs():  # one block in the driver's memory at a time
-        table = ray.get(ref)
-        refs.append(ray.put(table))
-        metadata.append(get_table_block_metadata_schema(table))
-    # what ``ray.data.from_arrow_refs`` builds, with the blocks' metadata read here: it reads it in
-    # tasks, which leave copies of the blocks on whichever nodes ran them
-    ctx = DataContext.get_current().copy()
-    stats = DatasetStats(metadata={"FromArrow": metadata}, parent=None)
-    return MaterializedDataset(LogicalPlan(FromArrow(refs, metadata), ctx), ctx, stats)
 
 
 def materialize(data: WindowData, label: Any) -> TrialWindows:
