@@ -139,7 +139,8 @@ def _raw_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig, store:
     store = store or (lambda v: v)
     ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
     layout = group_layout(bars, cfg)
-    long = {k: bars[k].to_numpy().astype(np.float64) for k in ("open", "high", "low", "close", "volume", "value")}
+    long = {k: bars[k].to_numpy().astype(np.float64, copy=False)  # float64 columns: Arrow's buffer, no copy
+            for k in ("open", "high", "low", "close", "volume", "value")}
     panels = {k: layout.to_panel(v) for k, v in long.items()}
     ctx = rolling_context(panels)
     feats = {k: store(v) for k, v in _talib_long(long, layout, cfg).items()}

@@ -45,6 +45,10 @@ class Layout:
         return cls([str(s) for s in symbols[starts]], starts, lengths, pos, col)
 
     def to_panel(self, values: np.ndarray) -> np.ndarray:
+        """The (T, S) Fortran-ordered panel of a long column; a view of it (no copy, read-only when
+        ``values`` is) when every series has the same length, as full-history daily bars do."""
+        if len(self.lengths) and (self.lengths == self.lengths[0]).all() and values.ndim == 1:
+            return values.reshape(len(self.lengths), -1).T
         out = np.full(self.shape, np.nan, order="F")
         for j, (start, n) in enumerate(zip(self.starts, self.lengths)):
             out[:n, j] = values[start : start + n]
