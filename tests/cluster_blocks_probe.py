@@ -4,7 +4,8 @@
 dataset whose tasks are spread over the nodes (blocks of 800 KB: an object under 100 KB would
 be kept in its owner's memory, on no node's object store), passes it through
 :func:`app.train.driver_node.held_by_driver_node` and prints one JSON line: the nodes holding the
-blocks before and after, the driver's node, and whether the rows came back unchanged.
+blocks before and after, the driver's node, whether the rows came back unchanged, and whether an
+actor (a sweep trial) handed the copy leaves it as it is instead of copying it again.
 """
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ def _nodes(ds) -> list[str]:
     return sorted({node for loc in get_object_locations(refs).values() for node in loc["node_ids"]})
 
 
+@ray.remote(num_cpus=0)
+class _Trial:
+    """Stands in for a sweep trial: an actor handed the driver's datasets."""
+
+    def passes_through(self, ds) -> bool:
+        return held_by_driver_node(ds) is ds
+
+
 def main() -> None:
     ray.init(address="auto")
     ds = ray.data.range(64, override_num_blocks=16).map_batches(
@@ -31,8 +40,9 @@ def main() -> None:
     held = held_by_driver_node(spread)
     where = {"spread": _nodes(spread), "held": _nodes(held)}  # before reading rows copies blocks about
     rows = [[(int(r["id"]), float(r["x"].sum())) for r in d.take_all()] for d in (spread, held)]
+    in_actor = ray.get(_Trial.remote().passes_through.remote(held))
     print("blocks:", json.dumps({**where, "driver": ray.get_runtime_context().get_node_id(),
-                                 "same_rows": rows[0] == rows[1]}))
+                                 "same_rows": rows[0] == rows[1], "untouched_in_an_actor": in_actor}))
 
 
 if __name__ == "__main__":

@@ -50,4 +50,4 @@ def test_window_blocks_are_copied_to_the_driver_node(cluster: LocalCluster):
     where = json.loads(found)
     assert len(where["spread"]) == 2, where  # the materialized blocks sat on both nodes
     assert where["held"] == [where["driver"]] and where["same_rows"], where
-
+    assert where["untouched_in_an_actor"], where  # a trial training through Ray Train does not copy it again

@@ -289,4 +289,3 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         if table.schema.field(i).type != field.type:
             table = table.set_column(i, field, table.column(i).cast(field.type))
     return table if table.schema.equals(schema) else table.cast(schema)
-

@@ -132,7 +132,8 @@ def compute_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig):
     return layout, feats, lab, lab_ts
 
 
-def _raw_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig, store: Callable[[np.ndarray], Any] = None):
+def _raw_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig,
+                 store: Callable[[np.ndarray], Any] | None = None):
     """:func:`compute_columns` with ``±inf`` still in the feature arrays, each passed through
     ``store`` as soon as it is computed (the batch path casts it to float32 there, while the
     column is still in the CPU's cache, and lets the float64 go)."""

@@ -11,12 +11,16 @@ def held_by_driver_node(ds: Any) -> Any:
     need a free CPU: on a cluster whose surviving CPUs are all held by sweep trials or training
     workers, each of them reading the lost block would wait for ever (seen with two one-CPU nodes,
     one lost mid-sweep). Blocks the driver put live on its node and die only with the driver,
-    which ends the run anyway. The price: a run's windows sit in the head node's object store (spilled to its disk
-    when larger), so on one node, where they are there already, the dataset is returned as it is.
+    which ends the run anyway. The price: a run's windows sit in the head node's object store
+    (spilled to its disk when larger). The dataset is returned as it is on one node, where the
+    blocks are there already, and in an actor (a sweep trial that trains through Ray Train): its
+    datasets came from the driver, already held there, and blocks an actor put would die with it.
     """
     import ray
 
-    if sum(1 for node in ray.nodes() if node["Alive"]) < 2:
+    if ray.get_runtime_context().get_actor_id() is not None:
+        return ds
+    if sum(1 for node in ray.nodes() if node.get("Alive")) < 2:
         return ds
     from ray.data._internal.logical.interfaces.logical_plan import LogicalPlan
     from ray.data._internal.logical.operators.from_operators import FromArrow
