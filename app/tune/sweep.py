@@ -29,6 +29,7 @@ from app.typed import typed
 from app.train.device import resolve_use_gpu
 from app.train.fit import worker_resources
 from app.tune.callbacks import EpochBudget, TrialLogCallback
+from app.tune.records import KeepTrialRecords
 from app.tune.cleanup import ReleaseWorkerGroups, release_orphaned_groups
 from app.tune.config import TuneConfig
 from app.tune.place import holds_anything, storage_place
@@ -144,7 +145,7 @@ def experiment_dir(run_dir: Path, tcfg: TuneConfig) -> Path:
 
 
 def _callbacks(tcfg: TuneConfig, exp: Path, mode: str, train: TrainConfig) -> list:
-    callbacks: list = [TrialLogCallback(tcfg.metric, str(exp.parent / TIMES_FILE))]
+    callbacks: list = [KeepTrialRecords(), TrialLogCallback(tcfg.metric, str(exp.parent / TIMES_FILE))]
     if mode == "trainer":
         callbacks.append(ReleaseWorkerGroups(worker_resources(train), train.num_workers))
     return callbacks

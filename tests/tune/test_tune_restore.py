@@ -47,3 +47,39 @@ def test_nothing_to_continue_from(tmp_path):
     assert recorded_epochs(tmp_path) == 0 and saved_state(tmp_path) is None
     checkpoint(tmp_path, 0, 1)  # a checkpoint whose report the driver never got
     assert saved_state(tmp_path) is None
+
+
+class _Storage:
+    def __init__(self, fs) -> None:
+        self.storage_filesystem = fs
+
+
+class _Trial:
+    """What ``bring_back_records`` reads of a Tune trial: its storage, staging and folder paths."""
+
+    def __init__(self, fs, staging: Path, folder: str) -> None:
+        self.storage, self.local_path, self.path, self.trial_id = _Storage(fs), str(staging), folder, "t"
+
+
+def test_a_restored_trial_gets_its_records_back_before_tune_appends_to_them(tmp_path):
+    import pyarrow.fs as pafs
+
+    from app.tune.records import bring_back_records
+
+    bucket = tmp_path / "bucket"  # the sweep's storage, seen through a filesystem like a storage URI's
+    (bucket / "exp" / "trial_t").mkdir(parents=True)
+    record(bucket / "exp" / "trial_t", [1, 2])
+    (bucket / "exp" / "trial_t" / "progress.csv").write_text("epoch\n1\n2\n")
+    fs = pafs.SubTreeFileSystem(str(bucket), pafs.LocalFileSystem())
+    staging = tmp_path / "session" / "driver_artifacts" / "trial_t"
+
+    trial = _Trial(fs, staging, "exp/trial_t")
+    assert bring_back_records(trial) == ["result.json", "progress.csv"]
+    assert (staging / "result.json").read_text() == (bucket / "exp" / "trial_t" / "result.json").read_text()
+    assert (staging / "progress.csv").read_text() == "epoch\n1\n2\n"
+
+    record(staging, [1, 2, 3])  # this driver has written since: its own file is not replaced
+    assert bring_back_records(trial) == [] and recorded_epochs(staging) == 3
+
+    new = _Trial(fs, tmp_path / "session" / "driver_artifacts" / "trial_n", "exp/trial_n")
+    assert bring_back_records(new) == [] and not (tmp_path / "session" / "driver_artifacts" / "trial_n").exists()

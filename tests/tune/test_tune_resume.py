@@ -102,6 +102,17 @@ def wait_for_free_cpus(ray, timeout_s: float = 60) -> None:
         time.sleep(0.2)
 
 
+def rung_diff(rungs: dict, expected: dict) -> str:
+    """Where the scheduler's rungs and the recorded results disagree, one line per milestone."""
+    lines = []
+    for m in sorted(set(rungs) | set(expected)):
+        got, want = rungs.get(m, {}), expected.get(m, {})
+        lines.append(f"rung {m}: only in the scheduler {sorted(set(got) - set(want))}, only in the records "
+                     f"{sorted(set(want) - set(got))}, differing "
+                     f"{ {t: (got[t], want[t]) for t in set(got) & set(want) if got[t] != pytest.approx(want[t])} }")
+    return "; ".join(lines)
+
+
 def expected_rungs(exp: Path, milestones: list[int]) -> dict[int, dict[str, float]]:
     """What ASHA's rungs hold once it has seen every result: each trial's first value at or past
     each milestone (negated: lower val_loss is better)."""
@@ -151,7 +162,8 @@ def test_resume_after_a_killed_driver_completes_the_sweep_without_repeating_tria
         assert (frame.loc[frame["stop_reason"] == "completed", "epochs_run"] == MAX_T).all()
         assert schedulers, "the resumed sweep did not use ResumableASHA"
         rungs, expected = schedulers[-1].rungs()[0], expected_rungs(exp, [2, 1])
-        assert sorted(rungs) == [1, 2] and all(rungs[m] == pytest.approx(expected[m]) for m in (1, 2)), rungs
+        assert sorted(rungs) == [1, 2] and all(rungs[m] == pytest.approx(expected[m]) for m in (1, 2)), \
+            rung_diff(rungs, expected)
     for trial_id, (status, epoch) in saved.items():
         rows = result_rows(exp / f"trial_{trial_id}")
         before = [r["epoch"] for r in rows if r["started_at"] <= killed_at]
