@@ -304,7 +304,7 @@ from app.features import rolling_kernels as k
 a = np.asfortranarray(np.random.default_rng(0).normal(size=(100, 2)))
 k.rolling_sum(a, 5); k.rolling_cov(a, a, 5); k.rolling_corr(a, a, 5)
 k.rolling_extreme(a, 5, True); k.rolling_extreme(a, 5, False)
-k.rolling_order(a, 5, np.array([0.2, 0.8])); k.rolling_slope(a, 5); k.rolling_argext(a, 5, True)
+k.rolling_order(a, 5, np.array([0.2, 0.8])); k.rolling_slope(a, 5)
 from app.features import elementwise as e
 v = a[:, 0].copy(); e.divide_finite(v, v); e.finite_float32(v); e.month_and_day(np.arange(5))
 print(time.perf_counter() - t)

@@ -157,11 +157,19 @@ class Rolling:
         den = np.sqrt(self.stat("var", name, d) * self.stat("var", other, d))
         return safe_div(self.stat("cov", name, d, other), den)
 
+    def _extreme(self, name: str, d: int, is_max: bool) -> None:
+        """The max (min) and its position from one kernel pass, memoised under their own keys."""
+        values, at = kernels.rolling_extreme(self[name], d, is_max)
+        self._memo[("max" if is_max else "min", name, d, ())] = values
+        self._memo[("idxmax" if is_max else "idxmin", name, d, ())] = at
+
     def _max(self, name: str, d: int) -> np.ndarray:
-        return kernels.rolling_extreme(self[name], d, True)
+        self._extreme(name, d, True)
+        return self._memo[("max", name, d, ())]
 
     def _min(self, name: str, d: int) -> np.ndarray:
-        return kernels.rolling_extreme(self[name], d, False)
+        self._extreme(name, d, False)
+        return self._memo[("min", name, d, ())]
 
     def _order(self, name: str, d: int, qs: tuple[float, ...]) -> None:
         """Quantiles ``qs`` and the rank of one sorted pass, memoised under their own keys."""
@@ -185,7 +193,10 @@ class Rolling:
         return kernels.rolling_slope(self[name], d)
 
     def _idxmax(self, name: str, d: int) -> np.ndarray:
-        return kernels.rolling_argext(self[name], d, True)
+        """1-based position of the window's first max, from its oldest row (qlib ``IdxMax``)."""
+        self._extreme(name, d, True)
+        return self._memo[("idxmax", name, d, ())]
 
     def _idxmin(self, name: str, d: int) -> np.ndarray:
-        return kernels.rolling_argext(self[name], d, False)
+        self._extreme(name, d, False)
+        return self._memo[("idxmin", name, d, ())]

@@ -6,7 +6,7 @@ only: a window that is short (the first ``d-1`` rows) or holds a NaN gives NaN, 
 column's first finite value (a past value: row ``t`` still depends only on rows ``<= t``), which
 keeps them small (the correlation keeps both series' sums and the pair's in one pass); order
 statistics keep the window sorted (insert and remove, ``O(d)`` each), the max and min a monotone
-queue.
+queue (which also gives the extreme's position).
 
 ``cache=True`` writes the compiled code next to this file (``__pycache__``), so a process that
 imports it after the first one, a Ray worker included, loads it instead of compiling (measured on
@@ -141,11 +141,16 @@ def rolling_corr(x: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
-    """Max (or min) of each full window, from a monotone queue: row indices (to expire them) and
-    their values side by side, so a comparison reads the queue, not the panel through an index."""
+def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Max (or min) of each full window and the 1-based position of its first occurrence, counted
+    from the window's oldest row (qlib ``IdxMax``/``IdxMin``), from one monotone queue.
+
+    The queue holds row indices (to expire them) and their values side by side, so a comparison
+    reads the queue, not the panel through an index. Only strictly smaller (larger) values leave it
+    when a row enters, so of equal values the oldest is ahead: the head is the first extreme.
+    """
     n, m = a.shape
-    out = np.empty((m, n)).T  # Fortran order, like the panels
+    out, at = np.empty((m, n)).T, np.empty((m, n)).T  # Fortran order, like the panels
     rows, vals = np.empty(n, np.int64), np.empty(n)
     for j in range(m):
         head, tail, last_nan = 0, 0, -1
@@ -156,17 +161,20 @@ def rolling_extreme(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
                 head = tail = 0
             else:
                 if is_max:
-                    while tail > head and vals[tail - 1] <= x:
+                    while tail > head and vals[tail - 1] < x:
                         tail -= 1
                 else:
-                    while tail > head and vals[tail - 1] >= x:
+                    while tail > head and vals[tail - 1] > x:
                         tail -= 1
                 rows[tail], vals[tail] = i, x
                 tail += 1
             if tail > head and rows[head] <= i - d:  # one row leaves per step: at most one to expire
                 head += 1
-            out[i, j] = vals[head] if i >= d - 1 and last_nan <= i - d else np.nan
-    return out
+            if i >= d - 1 and last_nan <= i - d:
+                out[i, j], at[i, j] = vals[head], rows[head] - (i - d + 1) + 1.0
+            else:
+                out[i, j], at[i, j] = np.nan, np.nan
+    return out, at
 
 
 @njit(cache=True)
@@ -305,24 +313,4 @@ def rolling_slope(a: np.ndarray, d: int) -> np.ndarray:
                         s1 += a[i - d + 1 + k, j] - c
                         s2 += k * (a[i - d + 1 + k, j] - c)
                 out[i, j] = (s2 - half * s1) / norm
-    return out
-
-
-@njit(cache=True)
-def rolling_argext(a: np.ndarray, d: int, is_max: bool) -> np.ndarray:
-    """1-based position of each full window's first max (min), counted from its oldest row."""
-    n, m = a.shape
-    out = np.full((m, n), np.nan).T  # Fortran order, like the panels
-    for j in range(m):
-        for i in range(d - 1, n):
-            best, at, ok = a[i - d + 1, j], 0, True
-            for k in range(d):
-                x = a[i - d + 1 + k, j]
-                if np.isnan(x):
-                    ok = False
-                    break
-                if (x > best) if is_max else (x < best):
-                    best, at = x, k
-            if ok:
-                out[i, j] = at + 1.0
     return out

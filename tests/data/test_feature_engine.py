@@ -55,7 +55,7 @@ def test_kernels_equal_the_previous_engine_on_every_column(source, tmp_path, mak
 def test_the_comparison_can_fail(make_bars, monkeypatch):
     """A kernel whose window is one row too long is caught: the check above is not vacuous."""
     bars = to_table(make_bars(["000010"], 200, seed=1))
-    monkeypatch.setattr(Rolling, "_max", lambda self, name, d: kernels.rolling_extreme(self[name], d + 1, True))
+    monkeypatch.setattr(Rolling, "_max", lambda self, name, d: kernels.rolling_extreme(self[name], d + 1, True)[0])
     errors = scaled_errors(*both_engines(bars, monkeypatch))
     assert errors["a158_max5"] > RTOL and errors["a158_min5"] <= RTOL
 
@@ -66,8 +66,13 @@ def test_kernels_on_windows_with_nan_ties_and_short_columns():
     a = np.asfortranarray(np.array([[1.0, 5.0], [2.0, 5.0], [np.nan, 5.0], [4.0, 5.0], [3.0, 5.0], [2.0, 5.0]]))
     s = kernels.rolling_sum(a, 2)
     np.testing.assert_allclose(s[:, 0], [np.nan, 3, np.nan, np.nan, 7, 5], equal_nan=True)
-    hi = kernels.rolling_extreme(a, 3, True)
+    hi, at = kernels.rolling_extreme(a, 3, True)
     np.testing.assert_allclose(hi[:, 0], [np.nan, np.nan, np.nan, np.nan, np.nan, 4], equal_nan=True)
+    np.testing.assert_allclose(at[:, 0], [np.nan] * 5 + [1], equal_nan=True)  # 4 is the window's oldest row
+    np.testing.assert_allclose(at[2:, 1], [1] * 4)  # all tied: the first (oldest) one, as numpy's argmax
+    lo, at = kernels.rolling_extreme(np.asfortranarray(a[[0, 1, 3, 4, 5]]), 3, False)
+    np.testing.assert_allclose(lo[2:, 0], [1, 2, 2])
+    np.testing.assert_allclose(at[2:, 0], [1, 1, 3])
     quant, rank = kernels.rolling_order(a, 3, np.array([0.5]))
     np.testing.assert_allclose(quant[0, :, 0], [np.nan] * 5 + [3], equal_nan=True)
     np.testing.assert_allclose(rank[2:, 1], [2 / 3] * 4)  # all tied: (0 + 3 + 1) / (2 * 3), scipy's 'rank'
