@@ -29,11 +29,11 @@ from app.typed import typed
 from app.train.device import resolve_use_gpu
 from app.train.fit import worker_resources
 from app.tune.callbacks import EpochBudget, TrialLogCallback
-from app.tune.records import KeepTrialRecords
 from app.tune.cleanup import ReleaseWorkerGroups, release_orphaned_groups
 from app.tune.config import TuneConfig
 from app.tune.place import holds_anything, storage_place
 from app.tune.ranking import best_key
+from app.tune.records import KeepTrialRecords
 from app.tune.trial import TrialSpec, run_trial
 
 log = logging.getLogger(__name__)
