@@ -1,12 +1,18 @@
 """Where a restored ``direct`` trial continues: its newest checkpoint the sweep has a result for.
 
 Tune saves the sweep's state (which checkpoint each trial has, which trials are done) every few
-seconds, not after every result. A driver killed between a trial's report and the next save
-restores the trial from an older checkpoint, or from none, and the trial would train (and
-report) those epochs again. The trial's folder is more current: it holds every checkpoint the
-trial wrote and the driver's ``result.json`` with every epoch it received. A restored trial
-continues from the newest complete checkpoint whose epoch the driver recorded, so each epoch is
-reported exactly once.
+seconds, not after every result, and it registers a reported checkpoint one actor call after the
+result itself: a state saved in between has the epoch's result but the previous checkpoint. A
+driver killed after such a save, or between a report and the next save, restores the trial from an
+older checkpoint, or from none, and the trial would train (and report) those epochs again. The
+trial's folder in the sweep's storage is more current: the trial wrote every checkpoint there
+before reporting it, and the driver copied its ``result.json`` (every epoch it received) there with
+each state it saved. A restored trial continues from the newest complete checkpoint whose epoch the
+driver recorded, so each epoch is reported exactly once.
+
+The folder is read through the storage filesystem (a local path or a storage URI), never through
+``get_trial_dir()``: that is the driver's staging folder (no checkpoints), or an empty working
+folder when Tune reuses the actor of an earlier trial.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import json
 import logging
 from pathlib import Path
 
+import pyarrow.fs as pafs
 from ray import tune
 
 from app.models.factory import META_FILE
@@ -21,33 +28,61 @@ from app.train.checkpoint import TrainingState, read_checkpoint
 
 log = logging.getLogger(__name__)
 
-
-def recorded_epochs(trial_dir: Path) -> int:
-    """The last epoch the driver wrote to the trial's ``result.json`` (0 if none)."""
-    path = trial_dir / "result.json"
-    if not path.exists():
-        return 0
-    epochs = [json.loads(line).get("epoch") or 0 for line in path.read_text().splitlines() if line.strip()]
-    return int(max(epochs, default=0))
+RESULT_FILE = "result.json"
 
 
-def _epoch_of(folder: Path) -> int | None:
+def _read_text(fs: pafs.FileSystem, path: str) -> str | None:
     try:
-        return int(json.loads((folder / META_FILE).read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # written half-way when the trial was killed
+        with fs.open_input_stream(path) as stream:
+            return stream.read().decode()
+    except (FileNotFoundError, OSError):
+        return None
 
 
-def saved_state(trial_dir: Path) -> TrainingState | None:
-    """The newest complete checkpoint in ``trial_dir`` with a recorded epoch."""
-    limit = recorded_epochs(trial_dir)
-    found = [(e, f) for f in trial_dir.glob("checkpoint_*") if (e := _epoch_of(f)) is not None and e <= limit]
-    for epoch, folder in sorted(found, reverse=True):
+def recorded_epochs(fs: pafs.FileSystem, trial_path: str) -> int:
+    """The last epoch the driver recorded in the trial folder's ``result.json`` (0 if none)."""
+    text = _read_text(fs, f"{trial_path}/{RESULT_FILE}") or ""
+    epochs = []
+    for line in text.splitlines():
         try:
-            return read_checkpoint(folder)
+            epochs.append(int(json.loads(line).get("epoch") or 0))
+        except (ValueError, TypeError, AttributeError):  # the last line cut short by the kill
+            continue
+    return max(epochs, default=0)
+
+
+def folder_checkpoints(fs: pafs.FileSystem, trial_path: str) -> list[tuple[int, str]]:
+    """(epoch, path) of every checkpoint in the trial folder whose metadata is complete, newest first."""
+    infos = fs.get_file_info(pafs.FileSelector(trial_path, allow_not_found=True))
+    found = []
+    for info in infos:
+        if info.type != pafs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
+            continue
+        try:
+            found.append((int(json.loads(_read_text(fs, f"{info.path}/{META_FILE}") or "")["epoch"]), info.path))
+        except (ValueError, KeyError, TypeError):
+            continue  # written half-way when the trial was killed
+    return sorted(found, reverse=True)
+
+
+def saved_state(fs: pafs.FileSystem, trial_path: str) -> TrainingState | None:
+    """The newest complete checkpoint in the trial folder with a recorded epoch."""
+    limit = recorded_epochs(fs, trial_path)
+    for epoch, path in folder_checkpoints(fs, trial_path):
+        if epoch > limit:
+            continue  # its report never reached the driver: the epoch is trained and reported again
+        try:
+            with tune.Checkpoint(path, filesystem=fs).as_directory() as folder:
+                return read_checkpoint(Path(folder))
         except Exception as exc:  # a truncated model or training state: try an older one
-            log.warning("skipping unreadable checkpoint %s: %s", folder, exc)
+            log.warning("skipping unreadable checkpoint %s: %s", path, exc)
     return None
+
+
+def trial_folder() -> tuple[pafs.FileSystem, str]:
+    """The running trial's folder in the sweep's storage, where its checkpoints are."""
+    storage = tune.get_context().get_storage()
+    return storage.storage_filesystem, storage.trial_fs_path
 
 
 def restored_state() -> TrainingState | None:
@@ -57,8 +92,11 @@ def restored_state() -> TrainingState | None:
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             state = read_checkpoint(Path(folder))
-    trial_dir = Path(tune.get_context().get_trial_dir())
-    saved = saved_state(trial_dir) if trial_dir.is_dir() else None
+    try:
+        saved = saved_state(*trial_folder())
+    except OSError as exc:  # storage unreachable right now: Tune's checkpoint is still a valid start
+        log.warning("could not read the trial's folder: %s", exc)
+        saved = None
     if saved is not None and (state is None or saved.epoch > state.epoch):
         log.info("trial continues from its folder's epoch-%d checkpoint (the sweep's state had %s)", saved.epoch,
                  state.epoch if state else "none")  # fmt: skip
