@@ -9,7 +9,6 @@ bracket, so the rungs hold what they held.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,25 +20,23 @@ def _remote_text(trial: Any) -> str | None:
     """The trial's ``result.json`` when its sweep is on a storage URI (pyarrow's S3 or GCS filesystem)."""
     import pyarrow.fs as pafs
 
-    from app.tune.place import read_text
+    from app.tune.place import RESULT_FILE, read_text
 
     fs = getattr(getattr(trial, "storage", None), "storage_filesystem", None)
     if fs is None or isinstance(fs, pafs.LocalFileSystem):
         return None
-    return read_text(fs, f"{trial.path}/result.json") or ""
+    return read_text(fs, f"{trial.path}/{RESULT_FILE}") or ""
 
 
 def recorded_results(trial_dir: Path, text: str | None = None) -> Iterator[dict[str, Any]]:
     """The results the driver wrote for a trial, oldest first (none for a new trial); ``text``: the
     file's content read from a storage URI."""
-    path = trial_dir / "result.json"
+    from app.tune.place import RESULT_FILE, parse_results
+
+    path = trial_dir / RESULT_FILE
     if text is None and not path.is_file():
         return
-    for line in (path.read_text() if text is None else text).splitlines():
-        try:
-            yield json.loads(line)
-        except ValueError:  # the line being written when the driver was killed
-            continue
+    yield from parse_results(path.read_text() if text is None else text)
 
 
 class ResumableASHA(ASHAScheduler):

@@ -58,12 +58,27 @@ def read_text(fs: Any, path: str) -> str | None:
         return None
 
 
+#: The driver's per-trial records: one JSON line per result it received.
+RESULT_FILE = "result.json"
+
+
+def parse_results(text: str) -> Iterator[dict[str, Any]]:
+    """The rows of a ``result.json`` text, oldest first, skipping the line the driver was writing
+    when it was killed."""
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            yield row
+
+
 def result_rows(uri: str) -> Iterator[dict[str, Any]]:
     """Every row of every trial's ``result.json`` under the experiment URI."""
     fs, path = storage.filesystem(uri)
     for trial in entries(fs, path):
-        text = read_text(fs, f"{trial}/result.json") or ""
-        yield from (json.loads(line) for line in text.splitlines() if line.strip())
+        yield from parse_results(read_text(fs, f"{trial}/{RESULT_FILE}") or "")
 
 
 def download(fs: Any, path: str, target: Path) -> Path:

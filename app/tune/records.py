@@ -17,10 +17,12 @@ from typing import Any
 import pyarrow.fs as pafs
 from ray.tune import Callback
 
+from app.tune.place import RESULT_FILE
+
 log = logging.getLogger(__name__)
 
 #: What Tune's logger callbacks append to per trial.
-RECORD_FILES = ("result.json", "progress.csv")
+RECORD_FILES = (RESULT_FILE, "progress.csv")
 
 
 def bring_back_records(trial: Any) -> list[str]:

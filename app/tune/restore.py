@@ -25,44 +25,29 @@ from ray import tune
 
 from app.models.factory import META_FILE
 from app.train.checkpoint import TrainingState, read_checkpoint
+from app.tune.place import RESULT_FILE, parse_results, read_text
 
 log = logging.getLogger(__name__)
-
-RESULT_FILE = "result.json"
-
-
-def _read_text(fs: pafs.FileSystem, path: str) -> str | None:
-    try:
-        with fs.open_input_stream(path) as stream:
-            return stream.read().decode()
-    except (FileNotFoundError, OSError):
-        return None
 
 
 def recorded_epochs(fs: pafs.FileSystem, trial_path: str) -> int:
     """The last epoch the driver recorded in the trial folder's ``result.json`` (0 if none)."""
-    text = _read_text(fs, f"{trial_path}/{RESULT_FILE}") or ""
-    epochs = []
-    for line in text.splitlines():
-        try:
-            epochs.append(int(json.loads(line).get("epoch") or 0))
-        except (ValueError, TypeError, AttributeError):  # the last line cut short by the kill
-            continue
-    return max(epochs, default=0)
+    rows = parse_results(read_text(fs, f"{trial_path}/{RESULT_FILE}") or "")
+    return max((int(r.get("epoch") or 0) for r in rows), default=0)
+
+
+def _epoch_of(fs: pafs.FileSystem, folder: str) -> int | None:
+    try:
+        return int(json.loads(read_text(fs, f"{folder}/{META_FILE}") or "")["epoch"])
+    except (ValueError, KeyError, TypeError):
+        return None  # written half-way when the trial was killed
 
 
 def folder_checkpoints(fs: pafs.FileSystem, trial_path: str) -> list[tuple[int, str]]:
     """(epoch, path) of every checkpoint in the trial folder whose metadata is complete, newest first."""
-    infos = fs.get_file_info(pafs.FileSelector(trial_path, allow_not_found=True))
-    found = []
-    for info in infos:
-        if info.type != pafs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
-            continue
-        try:
-            found.append((int(json.loads(_read_text(fs, f"{info.path}/{META_FILE}") or "")["epoch"]), info.path))
-        except (ValueError, KeyError, TypeError):
-            continue  # written half-way when the trial was killed
-    return sorted(found, reverse=True)
+    listing = fs.get_file_info(pafs.FileSelector(trial_path, allow_not_found=True))  # one listing, types included
+    folders = [i.path for i in listing if i.type == pafs.FileType.Directory and i.base_name.startswith("checkpoint_")]
+    return sorted(((e, p) for p in folders if (e := _epoch_of(fs, p)) is not None), reverse=True)
 
 
 def saved_state(fs: pafs.FileSystem, trial_path: str) -> TrainingState | None:
