@@ -191,14 +191,17 @@ def feature_names(cfg: FeaturesConfig) -> list[str]:
     return list(_probe(_cfg_key(cfg))[0])
 
 
-def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None) -> int:
+def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None, *, defined: int | None = None) -> int:
     """Bars a symbol needs before every configured feature is defined (rows before are warm-up).
 
     With ``rtol`` (e.g. 1e-6), also enough bars for the recursive indicators (EMA, RSI, ATR, ADX,
     MACD) to agree with their full-history values to ``rtol`` relative (see :mod:`app.features.warmup`):
     what features computed from a symbol's trailing bars only need to equal the batch features.
+    ``defined``, the first count when already known (a features manifest records it), saves
+    computing the probe series' features for it.
     """
-    defined = _probe(_cfg_key(cfg))[1]
+    if defined is None:
+        defined = _probe(_cfg_key(cfg))[1]
     if rtol is None:
         return defined
     return max(defined, recursive_warmup(typed(FeaturesConfig, cfg).indicators, rtol))

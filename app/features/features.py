@@ -218,10 +218,15 @@ def _task_features(task: int, task_ranks: dict[str, np.ndarray] | None, **kw: An
 
 
 def _feature_task(task: int, kw: dict[str, Any], ranks: dict[str, np.ndarray] | None) -> dict[str, Any]:
-    """One Ray task: compute and write one task's file; its summary for the manifest."""
+    """One Ray task: compute and write one task's file; its summary for the manifest.
+
+    The summary also names the feature columns and the warm-up bars, which the task knows from
+    computing them: the driver then never runs the compiled kernels itself (a job's driver runs
+    from a fresh copy of the code, where loading them means compiling them first: about 10 s)."""
     keep_freed_memory()
     written = _task_features(task, ranks, **kw)
-    return {"task": task, "rows": written.rows, "first_ts": written.first_ts, "last_ts": written.last_ts}
+    return {"task": task, "rows": written.rows, "first_ts": written.first_ts, "last_ts": written.last_ts,
+            "columns": feature_names(kw["features"]), "warmup_bars": warmup_bars(kw["features"])}  # fmt: skip
 
 
 def _label_task(task: int, kw: dict[str, Any]) -> pa.Table:
@@ -379,11 +384,25 @@ def _manifest(out_dir: str, tasks, summaries, features: FeaturesConfig, label: L
          "first_ts": iso(s["first_ts"]), "last_ts": iso(s["last_ts"])}
         for s in summaries
     ]  # fmt: skip
+    columns, n_warm = _columns_and_warmup(summaries, features)
     return FeaturesInfo(
-        path=str(out_dir), files=files, feature_columns=feature_names(features), warmup_bars=warmup_bars(features),
+        path=str(out_dir), files=files, feature_columns=columns, warmup_bars=n_warm,
         label=asdict(label), features=asdict(features), freq=freq, rows=sum(f["rows"] for f in files),
         created_at=dt.datetime.now(KST).isoformat(timespec="seconds"),
     )  # fmt: skip
+
+
+def _columns_and_warmup(summaries: list[dict], features: FeaturesConfig) -> tuple[list[str], int]:
+    """The feature columns and warm-up bars the tasks reported (all tasks computed the same config),
+    computed here only when no task reported them."""
+    reported = {(tuple(s["columns"]), int(s["warmup_bars"])) for s in summaries if "columns" in s}
+    if len(reported) > 1:
+        raise DataError("the feature tasks disagree on the feature columns",
+                        "rebuild the features with one code version on every node")
+    if reported:
+        columns, n_warm = reported.pop()
+        return list(columns), n_warm
+    return feature_names(features), warmup_bars(features)
 
 
 def _manifest_json(info: FeaturesInfo) -> dict[str, Any]:

@@ -236,15 +236,19 @@ def test_bad_config_is_a_config_error(bars_frame):
 
 
 def test_ray_stage_writes_whole_symbols_with_the_contract(ray_session, bars_store, bars_frame, tmp_path, same_table,
-                                                           caplog):
+                                                           caplog, monkeypatch):
     cfg = FeaturesConfig(symbols_per_task=3)
-    with caplog.at_level(logging.INFO, logger="app.progress"):
+    names, n_warm = feature_names(cfg), warmup_bars(cfg)
+    with caplog.at_level(logging.INFO, logger="app.progress"), monkeypatch.context() as m:
+        # the driver takes the columns and the warm-up from the tasks: it never computes features itself
+        m.setattr("app.features.feature_compute._probe", lambda *a: pytest.fail("the driver computed features"))
         info = build_features(str(bars_store), cfg, LabelConfig(rank=True), path=str(tmp_path / "feat"))
     progress = [r.getMessage() for r in caplog.records if r.name == "app.progress"]
     assert any(m.startswith("labels to rank: 2/2 tasks (4/4 symbols)") for m in progress)
     assert progress[-1].startswith("features: 2/2 tasks (4/4 symbols) in ")  # the stage's progress line, at its end
     manifest = json.loads((tmp_path / "feat" / "_manifest.json").read_text())
-    assert manifest["feature_columns"] == feature_names(cfg) and manifest["label"]["rank"] is True
+    assert manifest["feature_columns"] == names and manifest["label"]["rank"] is True
+    assert manifest["warmup_bars"] == n_warm > 0
     assert [f["symbols"] for f in info.files] == [["000010", "000020", "000030"], ["000040"]]
     assert read_manifest(info.path).rows == len(bars_frame) == info.rows
     for f, path in zip(info.files, info.file_paths):

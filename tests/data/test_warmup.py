@@ -76,3 +76,10 @@ def test_recursive_warmup_grows_with_the_period_and_the_tolerance():
     assert base > warmup_bars(FeaturesConfig()) and base == recursive_warmup(IndicatorConfig())
     assert recursive_warmup(IndicatorConfig(ema=[120])) > recursive_warmup(IndicatorConfig(ema=[60]))
     assert recursive_warmup(IndicatorConfig(), 1e-9) > recursive_warmup(IndicatorConfig(), 1e-6)
+    short = FeaturesConfig(indicators=IndicatorConfig(ema=[2], rsi=[2], atr=[2], adx=[2], macd_fast=2, macd_slow=3,
+                                                      macd_signal=2))  # fmt: skip
+    defined = warmup_bars(short)
+    assert warmup_bars(short, DEFAULT_RTOL) == defined > recursive_warmup(short.indicators)  # a window outlasts them
+    for cfg in (FeaturesConfig(), short):  # a manifest's count stands in for the probe (what bundles do)
+        assert warmup_bars(cfg, DEFAULT_RTOL, defined=warmup_bars(cfg)) == warmup_bars(cfg, DEFAULT_RTOL)
+    assert warmup_bars(short, DEFAULT_RTOL, defined=defined + 500) == defined + 500
