@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from app.features.features import build_features, read_features, read_manifest
 from app.features.labels import cross_sectional_rank
 from app.features.windows import select_features
 from app.errors import ConfigError, DataError
+from tests.conftest import ROOT
 
 ALL_OPS = Alpha158Config(rolling=list(ROLLING))  # every operator, not just the default subset
 
@@ -284,3 +287,12 @@ def test_stage_entry_reads_the_run_config(ray_session, bars_store, tmp_path):
     info = run(cfg)
     assert info.symbols == ["000010", "000020"] and Path(info.path) == out.resolve()
     assert info.label["horizon"] == 2 and "logret_5" not in info.feature_columns
+
+
+def test_the_stage_imports_talib_without_pandas_and_pandas_still_imports_after():
+    """A feature worker's start: importing the stage loads no pandas (0.2 s of it, see indicators.py)."""
+    code = ("import sys, numpy as np, app.features.features; assert 'pandas' not in sys.modules, 'pandas loaded'; "
+            "import pandas, talib; print(talib.SMA(np.arange(10.0), 3)[-1], pandas.Series([1.5]).sum())")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["8.0", "1.5"]
