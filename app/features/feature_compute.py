@@ -153,7 +153,18 @@ def _raw_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig,
 
 
 def _probe_bars(n: int) -> pa.Table:
-    """A deterministic random-walk symbol, long enough to finish every warm-up."""
+    """Two symbols of one deterministic random walk, long enough to finish every warm-up.
+
+    Two, so that the probe's panels have the batches' memory layout: a one-column panel is also
+    C-contiguous, which numba compiles (or loads from its cache) as another version of every
+    kernel, a second load of each in every worker's first task (``tests/data/test_features.py``).
+    The second symbol is the first one renamed: the counts read the first one's rows.
+    """
+    one = _probe_symbol(n)
+    return pa.concat_tables([one, one.set_column(0, BARS_SCHEMA.field("symbol"), pa.array(["000001"] * n))])
+
+
+def _probe_symbol(n: int) -> pa.Table:
     rng = np.random.default_rng(0)
     close = 1e4 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
     open_ = close * np.exp(rng.normal(0, 0.01, n))
@@ -177,8 +188,10 @@ def _probe(cfg_json: str) -> tuple[tuple[str, ...], int]:
         *cfg.volatility, *cfg.volume_z, *cfg.alpha158.windows, cfg.indicators.macd_slow + cfg.indicators.macd_signal,
         cfg.indicators.bb_period, cfg.indicators.stoch_fastk + cfg.indicators.stoch_slowk + cfg.indicators.stoch_slowd,
     ]  # fmt: skip
-    _, feats, _, _ = compute_columns(_probe_bars(4 * int(max(periods)) + 100), cfg, LabelConfig())
-    lead_nans = [int(np.argmax(~np.isnan(v))) if (~np.isnan(v)).any() else len(v) for v in feats.values()]
+    n = 4 * int(max(periods)) + 100
+    _, feats, _, _ = compute_columns(_probe_bars(n), cfg, LabelConfig())
+    first = [v[:n] for v in feats.values()]  # the first symbol's rows (the second is the same walk)
+    lead_nans = [int(np.argmax(~np.isnan(v))) if (~np.isnan(v)).any() else len(v) for v in first]
     return tuple(feats), max(lead_nans)
 
 

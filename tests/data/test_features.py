@@ -6,6 +6,8 @@ import json
 import logging
 import subprocess
 import sys
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from app.features.features import build_features, read_features, read_manifest
 from app.features.labels import cross_sectional_rank
 from app.features.windows import select_features
 from app.errors import ConfigError, DataError
+from tests.conftest import ROOT
 from tests.conftest import ROOT
 
 ALL_OPS = Alpha158Config(rolling=list(ROLLING))  # every operator, not just the default subset
@@ -296,3 +299,26 @@ def test_the_stage_imports_talib_without_pandas_and_pandas_still_imports_after()
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["8.0", "1.5"]
+
+
+PROBE_LAYOUT = """
+import pyarrow as pa
+from app.contracts import BARS_SCHEMA
+from app.features import rolling_kernels as K
+from app.features.feature_compute import _probe_symbol, compute_features
+from app.features.feature_config import FeaturesConfig, LabelConfig
+one = _probe_symbol(400)
+symbol = BARS_SCHEMA.field("symbol")
+bars = pa.concat_tables([one.set_column(0, symbol, pa.array([f"00000{i}"] * 400)) for i in range(3)])
+compute_features(bars, FeaturesConfig(), LabelConfig())
+print({name: len(getattr(K, name).signatures) for name in dir(K) if name.startswith("rolling_")})
+"""
+
+
+def test_a_first_batch_loads_one_version_of_each_kernel():
+    """The probe behind the column names has the batches' panel layout, so a fresh worker's first
+    task compiles (or loads) each kernel once, not once for the probe and again for its panels."""
+    proc = subprocess.run([sys.executable, "-c", PROBE_LAYOUT], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = json.loads(proc.stdout.strip().replace("'", '"'))
+    assert counts and set(counts.values()) == {1}, counts
