@@ -165,6 +165,7 @@ def _probe_bars(n: int) -> pa.Table:
 
 
 def _probe_symbol(n: int) -> pa.Table:
+    """One deterministic random-walk symbol of ``n`` daily bars."""
     rng = np.random.default_rng(0)
     close = 1e4 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
     open_ = close * np.exp(rng.normal(0, 0.01, n))

@@ -13,6 +13,7 @@ table of the whole universe and its result is handed to the per-symbol feature t
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from app.features.feature_config import LabelConfig
 from app.features.panel import lead, safe_div
@@ -54,8 +55,6 @@ def cross_sectional_rank(ts: np.ndarray, label: np.ndarray, label_ts: np.ndarray
     ``label_ts`` of the cross-section: a rank depends on all those labels, so splits must embargo
     by it, not by the row's own ``label_ts``.
     """
-    import pandas as pd  # here, not at the top: the feature tasks that import this module never rank
-
     frame = pd.DataFrame({"ts": ts, "label": label, "label_ts": label_ts})
     frame.loc[frame["label"].isna(), "label_ts"] = np.nan
     groups = frame.groupby("ts", sort=False)
