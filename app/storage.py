@@ -32,8 +32,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from omegaconf import OmegaConf
-
 from app.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -116,6 +114,8 @@ def _root_resolver(root: str | None = None, job_root: str = DEFAULT_JOB_ROOT) ->
 
 
 def register_resolver() -> None:
+    from omegaconf import OmegaConf  # here, not at import: a feature worker imports this module, never OmegaConf
+
     if not OmegaConf.has_resolver("storage_root"):
         OmegaConf.register_new_resolver("storage_root", _root_resolver)
 

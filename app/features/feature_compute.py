@@ -8,7 +8,6 @@ ahead, by design. Features are computed in float64 and stored as float32; ±inf 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict
@@ -18,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from app.arrow_numpy import arrow_of, numpy_of, strings_of
 from app.contracts import BARS_SCHEMA, KST_NAME
 from app.features.elementwise import finite_float32, month_and_day
 from app.features.alpha import rolled_features, rolling_context, validate_alpha158
@@ -108,7 +108,7 @@ def symbol_layout(symbols: pa.ChunkedArray) -> Layout:
     if len(symbols) == 0:
         return Layout.of(np.zeros(0, np.int64))
     encoded = pc.dictionary_encode(symbols.combine_chunks())
-    codes, names = encoded.indices.to_numpy(), encoded.dictionary.to_pylist()
+    codes, names = numpy_of(encoded.indices), encoded.dictionary.to_pylist()
     layout = Layout.of(codes)
     return dataclasses.replace(layout, symbols=[names[int(i)] for i in codes[layout.starts]])
 
@@ -116,7 +116,7 @@ def symbol_layout(symbols: pa.ChunkedArray) -> Layout:
 def group_layout(bars: pa.Table, cfg: FeaturesConfig) -> Layout:
     """Layout of the series every feature runs down: a symbol, or one session of a symbol when
     :func:`is_session_bound` (intraday bars: no window, indicator or label spans the night)."""
-    ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
+    ts = numpy_of(pc.cast(bars["ts"], pa.int64()))
     layout = symbol_layout(bars["symbol"])
     _check_sorted(ts, layout)
     days = session_days(ts)
@@ -138,9 +138,9 @@ def _raw_columns(bars: pa.Table, cfg: FeaturesConfig, label: LabelConfig,
     ``store`` as soon as it is computed (the batch path casts it to float32 there, while the
     column is still in the CPU's cache, and lets the float64 go)."""
     store = store or (lambda v: v)
-    ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
+    ts = numpy_of(pc.cast(bars["ts"], pa.int64()))
     layout = group_layout(bars, cfg)
-    long = {k: bars[k].to_numpy().astype(np.float64, copy=False)  # float64 columns: Arrow's buffer, no copy
+    long = {k: numpy_of(bars[k]).astype(np.float64, copy=False)  # float64 columns: Arrow's buffer, no copy
             for k in ("open", "high", "low", "close", "volume", "value")}
     panels = {k: layout.to_panel(v) for k, v in long.items()}
     ctx = rolling_context(panels)
@@ -161,7 +161,7 @@ def _probe_bars(n: int) -> pa.Table:
     The second symbol is the first one renamed: the counts read the first one's rows.
     """
     one = _probe_symbol(n)
-    return pa.concat_tables([one, one.set_column(0, BARS_SCHEMA.field("symbol"), pa.array(["000001"] * n))])
+    return pa.concat_tables([one, one.set_column(0, BARS_SCHEMA.field("symbol"), strings_of(["000001"] * n))])
 
 
 def _probe_symbol(n: int) -> pa.Table:
@@ -174,16 +174,25 @@ def _probe_symbol(n: int) -> pa.Table:
     volume = rng.integers(1_000, 1_000_000, n)
     ts = (np.datetime64("2000-01-03T06:30", "s") + np.arange(n) * np.timedelta64(1, "D")).astype(np.int64)
     return pa.table(
-        {"symbol": ["000000"] * n, "ts": pa.array(ts, pa.int64()).cast(TS_TYPE), "open": open_, "high": high,
-         "low": low, "close": close, "volume": volume, "value": (volume * close).astype(np.int64),
-         "adjusted": [True] * n},
+        {"symbol": strings_of(["000000"] * n), "ts": arrow_of(ts, TS_TYPE), "open": arrow_of(open_),
+         "high": arrow_of(high), "low": arrow_of(low), "close": arrow_of(close), "volume": arrow_of(volume),
+         "value": arrow_of((volume * close).astype(np.int64)), "adjusted": arrow_of(np.ones(n, bool))},
         schema=BARS_SCHEMA,
     )  # fmt: skip
 
 
-@functools.lru_cache(maxsize=32)
-def _probe(cfg_json: str) -> tuple[tuple[str, ...], int]:
-    cfg = dataclasses.replace(typed(FeaturesConfig, json.loads(cfg_json)), session_bound=False)  # one long series
+_PROBED: dict[str, tuple[tuple[str, ...], int]] = {}
+
+
+def _probe(cfg: FeaturesConfig) -> tuple[tuple[str, ...], int]:
+    """(feature names, warm-up bars) of ``cfg``, found by computing a probe series once per config."""
+    key = json.dumps(asdict(cfg), sort_keys=True)
+    if key not in _PROBED:
+        _PROBED[key] = _probe_uncached(dataclasses.replace(cfg, session_bound=False))  # one long series
+    return _PROBED[key]
+
+
+def _probe_uncached(cfg: FeaturesConfig) -> tuple[tuple[str, ...], int]:
     periods = [
         *cfg.indicators.sma, *cfg.indicators.ema, *cfg.indicators.atr, *cfg.indicators.adx, *cfg.returns,
         *cfg.volatility, *cfg.volume_z, *cfg.alpha158.windows, cfg.indicators.macd_slow + cfg.indicators.macd_signal,
@@ -196,13 +205,9 @@ def _probe(cfg_json: str) -> tuple[tuple[str, ...], int]:
     return tuple(feats), max(lead_nans)
 
 
-def _cfg_key(cfg: FeaturesConfig) -> str:
-    return json.dumps(asdict(typed(FeaturesConfig, cfg)), sort_keys=True)
-
-
 def feature_names(cfg: FeaturesConfig) -> list[str]:
     """Every feature column the config produces, in dataset order."""
-    return list(_probe(_cfg_key(cfg))[0])
+    return list(_probe(typed(FeaturesConfig, cfg))[0])
 
 
 def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None, *, defined: int | None = None) -> int:
@@ -215,7 +220,7 @@ def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None, *, defined: int 
     computing the probe series' features for it.
     """
     if defined is None:
-        defined = _probe(_cfg_key(cfg))[1]
+        defined = _probe(typed(FeaturesConfig, cfg))[1]
     if rtol is None:
         return defined
     return max(defined, recursive_warmup(typed(FeaturesConfig, cfg).indicators, rtol))
@@ -224,7 +229,7 @@ def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None, *, defined: int 
 def _ts_array(seconds: np.ndarray) -> pa.Array:
     missing = np.isnan(seconds)
     ints = np.where(missing, 0, seconds).astype(np.int64)
-    return pa.array(ints, pa.int64(), mask=missing).cast(TS_TYPE)
+    return arrow_of(ints, TS_TYPE, mask=missing)
 
 
 def features_schema(names: list[str] | tuple[str, ...], ranked: bool = False) -> pa.Schema:
@@ -245,7 +250,7 @@ def features_schema(names: list[str] | tuple[str, ...], ranked: bool = False) ->
 
 def _stored_float32(values: np.ndarray) -> pa.Array:
     """A float64 feature column as the dataset stores it: float32, ``±inf`` made NaN."""
-    return pa.array(finite_float32(np.ascontiguousarray(values)))
+    return arrow_of(finite_float32(np.ascontiguousarray(values)))
 
 
 def compute_features(
@@ -260,16 +265,16 @@ def compute_features(
     validate_label(label)
     bars = bars.select(list(BARS_SCHEMA.names)).cast(BARS_SCHEMA)
     layout, feats, lab, lab_ts = _raw_columns(bars, cfg, label, _stored_float32)
-    names, n_warm = _probe(_cfg_key(cfg))
+    names, n_warm = _probe(typed(FeaturesConfig, cfg))
     cols: dict[str, pa.Array] = {name: bars[name] for name in BARS_SCHEMA.names}
     cols.update({name: feats[name] for name in names})
-    cols["warmup"] = pa.array(layout.pos < n_warm)
-    cols["label"] = pa.array(lab, mask=np.isnan(lab))
+    cols["warmup"] = arrow_of(layout.pos < n_warm)
+    cols["label"] = arrow_of(lab, mask=np.isnan(lab))
     cols["label_ts"] = _ts_array(lab_ts)
     if ranks is not None:
         if len(ranks["label_rank"]) != bars.num_rows:
             raise DataError("label ranks do not line up with the bars", "recompute ranks for the same bars")
-        cols["label_rank"] = pa.array(ranks["label_rank"], mask=np.isnan(ranks["label_rank"]))
+        cols["label_rank"] = arrow_of(ranks["label_rank"], mask=np.isnan(ranks["label_rank"]))
         cols["label_rank_ts"] = _ts_array(ranks["label_rank_ts"])
     table = pa.table(cols, schema=features_schema(names, ranks is not None))
     if cfg.warmup == "drop":

@@ -38,6 +38,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from app import storage
+from app.arrow_numpy import arrow_of, numpy_of
 from app.collect.store import BarStore
 from app.contracts import BARS_SCHEMA, KST, normalize_symbol
 from app.errors import DataError
@@ -131,11 +132,12 @@ def _task_labels(store_root: str, freq: str, symbols: list[str], label: LabelCon
                  features: FeaturesConfig) -> pa.Table:  # fmt: skip
     """The narrow (ts, label, label_ts) columns of one task, in its (symbol, ts) order: input of the rank step."""
     bars = _read_bars(store_root, freq, symbols, ["symbol", "ts", "open", "close"])
-    ts = pc.cast(bars["ts"], pa.int64()).to_numpy()
+    ts = numpy_of(pc.cast(bars["ts"], pa.int64()))
     layout = group_layout(bars, features)  # labels stay within a session where the features do
-    panel = {k: layout.to_panel(bars[k].to_numpy().astype(np.float64)) for k in ("open", "close")}
+    panel = {k: layout.to_panel(numpy_of(bars[k]).astype(np.float64)) for k in ("open", "close")}
     lab, lab_ts = forward_labels(panel["close"], panel["open"], layout.to_panel(ts.astype(np.float64)), label)
-    return pa.table({"ts": ts, "label": layout.to_long(lab), "label_ts": layout.to_long(lab_ts)})
+    long = {"ts": ts, "label": layout.to_long(lab), "label_ts": layout.to_long(lab_ts)}
+    return pa.table({k: arrow_of(v) for k, v in long.items()})
 
 
 class _TaskFile:
@@ -233,8 +235,8 @@ def _label_task(task: int, kw: dict[str, Any]) -> pa.Table:
     """One Ray task: the narrow label columns of one task, tagged with the task and row."""
     keep_freed_memory()
     part = _task_labels(kw["store_root"], kw["freq"], kw["tasks"][task], kw["label"], kw["features"])
-    part = part.append_column("task", pa.array(np.full(part.num_rows, task, np.int64)))
-    return part.append_column("row", pa.array(np.arange(part.num_rows, dtype=np.int64)))
+    part = part.append_column("task", arrow_of(np.full(part.num_rows, task, np.int64)))
+    return part.append_column("row", arrow_of(np.arange(part.num_rows, dtype=np.int64)))
 
 
 def _remote_map(fn, n_tasks: int, num_cpus: float, shared: dict[str, Any], per_task: list | None = None,

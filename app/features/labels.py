@@ -13,7 +13,6 @@ table of the whole universe and its result is handed to the per-symbol feature t
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from app.features.feature_config import LabelConfig
 from app.features.panel import lead, safe_div
@@ -55,6 +54,8 @@ def cross_sectional_rank(ts: np.ndarray, label: np.ndarray, label_ts: np.ndarray
     ``label_ts`` of the cross-section: a rank depends on all those labels, so splits must embargo
     by it, not by the row's own ``label_ts``.
     """
+    import pandas as pd  # the driver's cross-symbol step only: a feature worker never loads pandas
+
     frame = pd.DataFrame({"ts": ts, "label": label, "label_ts": label_ts})
     frame.loc[frame["label"].isna(), "label_ts"] = np.nan
     groups = frame.groupby("ts", sort=False)

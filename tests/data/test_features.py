@@ -322,3 +322,34 @@ def test_a_first_batch_loads_one_version_of_each_kernel():
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = json.loads(proc.stdout)
     assert counts and set(counts.values()) == {1}, counts
+
+
+NO_PANDAS = """
+import json, sys
+import numpy as np
+from app.features.features import _feature_task, _label_task
+from app.features.feature_config import FeaturesConfig, LabelConfig
+kw = dict(store_root=sys.argv[1], freq="D", tasks=[["000000", "000001"]], features=FeaturesConfig(),
+          label=LabelConfig(rank=True), out_dir=sys.argv[2])
+narrow = _label_task(0, kw)
+ranks = {"label_rank": np.full(narrow.num_rows, 0.5), "label_rank_ts": np.full(narrow.num_rows, 1e9)}
+summary = _feature_task(0, kw, ranks)
+print(json.dumps({"rows": summary["rows"], "loaded": sorted(m for m in ("pandas", "omegaconf", "hydra") if m in sys.modules)}))
+"""
+
+
+def test_a_feature_worker_never_loads_pandas_or_omegaconf(tmp_path: Path):
+    """A fresh worker's tasks (labels to rank, then features) import neither: pandas alone was
+    about 0.3 s of each worker's start, paid by every cold features stage."""
+    from app.collect.store import BarStore
+    from app.features.feature_compute import _probe_bars
+
+    bars, store = _probe_bars(300), BarStore(tmp_path / "store")
+    for symbol in ("000000", "000001"):
+        store.write("D", symbol, bars.filter(pc.equal(bars["symbol"], symbol)), "test")
+    (tmp_path / "out").mkdir()
+    proc = subprocess.run([sys.executable, "-c", NO_PANDAS, str(tmp_path / "store"), str(tmp_path / "out")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"rows": 600, "loaded": []}, result
