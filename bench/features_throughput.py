@@ -364,6 +364,25 @@ def page_cache_probe(where: Path, gib: int = 1) -> dict[str, float]:
     return {"new_memory_kernel_s_per_gib": round(max(kept), 2), "freed_memory_kernel_s_per_gib": round(reused, 2)}
 
 
+def host() -> dict[str, object]:
+    """The CPU this ran on: its model and the vector extensions the kernels and TA-Lib can use.
+    Figures from different CPU kinds are not comparable (the same code ran 2.3x slower on an
+    AVX2-only host than on one with AVX-512, docs/BENCHMARKS.md)."""
+    model, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    return {"cpu": model, "logical_cpus": os.cpu_count(), "extensions": [f for f in wanted if f in flags]}
+
+
 def start_ray(cpus: int) -> float:
     import ray
     import ray.data
@@ -397,12 +416,12 @@ def main() -> None:
     try:
         if args.newest_only:
             write_store(tmp / "store", 40, args.days)
-            result = {"newest": time_newest(tmp / "store", cfg), "load_avg_1m": os.getloadavg()[0]}
+            result = {"newest": time_newest(tmp / "store", cfg), "load_avg_1m": os.getloadavg()[0], "host": host()}
             print(json.dumps(result, indent=1))
             return
         if args.minute:
             result = run_minute(args, tmp)
-            result["load_avg_1m"] = os.getloadavg()[0]
+            result["load_avg_1m"], result["host"] = os.getloadavg()[0], host()
             print(json.dumps(result, indent=1))
             return
         t0 = time.perf_counter()
@@ -440,7 +459,7 @@ def main() -> None:
         result["newest"] = time_newest(tmp / "store", cfg)
         result["jit"] = time_jit()
         result["page_cache"] = page_cache_probe(tmp)
-        result["load_avg_1m"] = os.getloadavg()[0]
+        result["load_avg_1m"], result["host"] = os.getloadavg()[0], host()
         print(json.dumps(result, indent=1))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
