@@ -22,10 +22,13 @@ def numpy_of(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     writability of its arguments, so the same inputs keep getting the same kind); other columns go
     through ``to_numpy``."""
     if isinstance(values, pa.ChunkedArray):
-        if values.num_chunks != 1 and values.type in _NUMERIC and not values.null_count:
-            empty = np.zeros(0, np.dtype(values.type.to_pandas_dtype()))
-            return np.concatenate([numpy_of(c) for c in values.chunks]) if values.num_chunks else empty
-        values = values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+        if values.num_chunks == 1:
+            values = values.chunk(0)
+        elif values.type in _NUMERIC and not values.null_count:
+            parts = [numpy_of(c) for c in values.chunks] or [np.zeros(0, values.type.to_pandas_dtype())]
+            return np.concatenate(parts)
+        else:
+            values = values.combine_chunks()
     if values.type not in _NUMERIC or values.null_count:
         return values.to_numpy(zero_copy_only=False)
     dtype = np.dtype(values.type.to_pandas_dtype())

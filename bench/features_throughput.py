@@ -383,6 +383,11 @@ def host() -> dict[str, object]:
     return {"cpu": model, "logical_cpus": os.cpu_count(), "extensions": [f for f in wanted if f in flags]}
 
 
+def emit(result: dict) -> None:
+    """Print a run's figures with the load average at its end and the host they were measured on."""
+    print(json.dumps({**result, "load_avg_1m": os.getloadavg()[0], "host": host()}, indent=1))
+
+
 def start_ray(cpus: int) -> float:
     import ray
     import ray.data
@@ -416,13 +421,10 @@ def main() -> None:
     try:
         if args.newest_only:
             write_store(tmp / "store", 40, args.days)
-            result = {"newest": time_newest(tmp / "store", cfg), "load_avg_1m": os.getloadavg()[0], "host": host()}
-            print(json.dumps(result, indent=1))
+            emit({"newest": time_newest(tmp / "store", cfg)})
             return
         if args.minute:
-            result = run_minute(args, tmp)
-            result["load_avg_1m"], result["host"] = os.getloadavg()[0], host()
-            print(json.dumps(result, indent=1))
+            emit(run_minute(args, tmp))
             return
         t0 = time.perf_counter()
         rows = write_store(tmp / "store", n_symbols, args.days)
@@ -459,8 +461,7 @@ def main() -> None:
         result["newest"] = time_newest(tmp / "store", cfg)
         result["jit"] = time_jit()
         result["page_cache"] = page_cache_probe(tmp)
-        result["load_avg_1m"], result["host"] = os.getloadavg()[0], host()
-        print(json.dumps(result, indent=1))
+        emit(result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

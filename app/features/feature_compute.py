@@ -184,8 +184,9 @@ def _probe_symbol(n: int) -> pa.Table:
 _PROBED: dict[str, tuple[tuple[str, ...], int]] = {}
 
 
-def _probe(cfg: FeaturesConfig) -> tuple[tuple[str, ...], int]:
+def _probe(cfg: FeaturesConfig | Any) -> tuple[tuple[str, ...], int]:
     """(feature names, warm-up bars) of ``cfg``, found by computing a probe series once per config."""
+    cfg = typed(FeaturesConfig, cfg)
     key = json.dumps(asdict(cfg), sort_keys=True)
     if key not in _PROBED:
         _PROBED[key] = _probe_uncached(dataclasses.replace(cfg, session_bound=False))  # one long series
@@ -207,7 +208,7 @@ def _probe_uncached(cfg: FeaturesConfig) -> tuple[tuple[str, ...], int]:
 
 def feature_names(cfg: FeaturesConfig) -> list[str]:
     """Every feature column the config produces, in dataset order."""
-    return list(_probe(typed(FeaturesConfig, cfg))[0])
+    return list(_probe(cfg)[0])
 
 
 def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None, *, defined: int | None = None) -> int:
@@ -220,7 +221,7 @@ def warmup_bars(cfg: FeaturesConfig, rtol: float | None = None, *, defined: int 
     computing the probe series' features for it.
     """
     if defined is None:
-        defined = _probe(typed(FeaturesConfig, cfg))[1]
+        defined = _probe(cfg)[1]
     if rtol is None:
         return defined
     return max(defined, recursive_warmup(typed(FeaturesConfig, cfg).indicators, rtol))
@@ -265,7 +266,7 @@ def compute_features(
     validate_label(label)
     bars = bars.select(list(BARS_SCHEMA.names)).cast(BARS_SCHEMA)
     layout, feats, lab, lab_ts = _raw_columns(bars, cfg, label, _stored_float32)
-    names, n_warm = _probe(typed(FeaturesConfig, cfg))
+    names, n_warm = _probe(cfg)
     cols: dict[str, pa.Array] = {name: bars[name] for name in BARS_SCHEMA.names}
     cols.update({name: feats[name] for name in names})
     cols["warmup"] = arrow_of(layout.pos < n_warm)
