@@ -1,21 +1,27 @@
-"""Every rolling statistic of the newest row, for all symbols, in one compiled call.
+"""Every rolling feature of the newest row, for all symbols, in three compiled calls.
 
 :class:`app.features.panel.Rolling` computes a statistic when a feature first asks for it: one kernel
-call, with its own copy of the window, per statistic. For the newest row of 40 symbols that is
-about 150 calls whose fixed cost is most of the time, so :class:`NewestRolling` asks the feature
-formulas once (on placeholders) which primitive statistics they read, and then computes all of
-them per call with :func:`window_stats`: one loop over (statistic, symbol), each reading the last
-``d`` rows of one series. The definitions are those of :mod:`app.features.rolling_kernels` for a
-window ending on the last row: NaN when the window is short or holds a NaN; moments from sums
-centred on the window's first value, as the kernels centre theirs.
+call, with its own copy of the window, per statistic, and the formulas over them are numpy
+operations. For the newest row of 40 symbols that is about 150 kernel calls and 600 operations on
+40 values each, whose fixed cost is all of the time. :class:`NewestRolling` runs the feature
+formulas once on traced values (:mod:`app.features.tape`), which records three programs: the
+derived series (returns, gains, VWAP...) over the trailing rows, the primitive statistics the
+formulas read (sums, covariances, max/min, sorted windows, slopes) and the formulas themselves.
+A call then runs the derived series' tape, :func:`window_stats` (one loop over (statistic,
+symbol), each reading the last ``d`` rows of one series) and the formulas' tape.
+
+The statistics are those of :mod:`app.features.rolling_kernels` for a window ending on the last
+row: NaN when the window is short or holds a NaN; moments from sums centred on the window's
+first value, as the kernels centre theirs.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from numba import njit
 
+from app.features import tape as tp
 from app.features.panel import QUANTILES, Rolling
 
 #: Primitive statistics and their codes in :func:`window_stats`; the others are built from these.
@@ -23,18 +29,12 @@ OPS = {"sum": 0, "cov": 1, "max": 2, "min": 3, "order": 4, "slope": 5, "idxmax":
 
 
 @njit(cache=True)
-def _trailing_numbers(series: np.ndarray) -> np.ndarray:
-    """(series, symbols): how many of each column's last values are numbers (a window of ``d`` is whole
-    when at least ``d`` are)."""
-    k, m, n = series.shape
-    out = np.zeros((k, m), np.int64)
-    for s in range(k):
-        for j in range(m):
-            i = n - 1
-            while i >= 0 and not np.isnan(series[s, j, i]):
-                i -= 1
-            out[s, j] = n - 1 - i
-    return out
+def _trailing_numbers(w: np.ndarray) -> int:
+    """How many of the last values of ``w`` are numbers (a window of ``d`` is whole when at least ``d`` are)."""
+    i = len(w) - 1
+    while i >= 0 and not np.isnan(w[i]):
+        i -= 1
+    return len(w) - 1 - i
 
 
 @njit(cache=True)
@@ -86,17 +86,22 @@ def _order(w: np.ndarray, qs: np.ndarray, buf: np.ndarray, out: np.ndarray, row:
 
 
 @njit(cache=True)
-def window_stats(series: np.ndarray, plan: np.ndarray, qs: np.ndarray, n_out: int) -> np.ndarray:
-    """Statistics of the windows ending on the last row: ``series`` is (series, symbols, rows);
-    each ``plan`` row is (op, series, other series, d, first output row); returns (n_out, symbols)."""
-    _, m, n = series.shape
-    out = np.full((n_out, m), np.nan)
-    whole = _trailing_numbers(series)
+def window_stats(series: np.ndarray, plan: np.ndarray, qs: np.ndarray, out: np.ndarray) -> None:
+    """Statistics of the windows ending on the last row into the rows of ``out`` (rows, symbols):
+    ``series`` is (series, symbols, rows); each ``plan`` row is (op, series, other series, d, out row),
+    an ``order`` filling one row per quantile of ``qs`` and then the rank."""
+    n_series, m, n = series.shape
+    whole = np.full((n_series, m), -1, np.int64)  # trailing numbers, counted where first needed
     buf = np.empty(n)
     for p in range(plan.shape[0]):
         op, s, o, d, row = plan[p, 0], plan[p, 1], plan[p, 2], plan[p, 3], plan[p, 4]
         for j in range(m):
+            if whole[s, j] < 0:
+                whole[s, j] = _trailing_numbers(series[s, j])
+            if op == 1 and whole[o, j] < 0:
+                whole[o, j] = _trailing_numbers(series[o, j])
             if whole[s, j] < d or (op == 1 and whole[o, j] < d):
+                out[row : row + (len(qs) + 1 if op == 4 else 1), j] = np.nan
                 continue
             w = series[s, j, n - d :]
             if op == 0:
@@ -113,114 +118,138 @@ def window_stats(series: np.ndarray, plan: np.ndarray, qs: np.ndarray, n_out: in
                 out[row, j] = _slope(w)
             else:
                 out[row, j] = _argext(w, op == 6)
-    return out
+
+
+class _Tracing(Rolling):
+    """The formulas' view while they are traced: the series (bar fields and derived) are registers of
+    the series tape; a series' last row, a lag of it and every statistic are inputs of the formula tape."""
+
+    def __init__(self, fields: tuple[str, ...], derived: dict[str, Callable[[Rolling], np.ndarray]]) -> None:
+        super().__init__({}, derived)
+        self.series_tape, self.tape = tp.Tape(), tp.Tape()
+        self._series = {k: self.series_tape.register() for k in fields}
+        self.loads: dict[tuple[str, int], tp.Traced] = {}  # (series, lag) -> formula register
+        self.stats: list[tuple[int, str, int, str, int]] = []  # (op, series, d, other, first register)
+        self._whole = _Series(self)
+
+    def series(self, name: str) -> tp.Traced:
+        if name not in self._series:
+            self._series[name] = self._derived[name](self._whole)
+        return self._series[name]
+
+    def _load(self, name: str, lag: int) -> tp.Traced:
+        self.series(name)
+        if (name, lag) not in self.loads:
+            self.loads[(name, lag)] = self.tape.register()
+        return self.loads[(name, lag)]
+
+    def __getitem__(self, name: str) -> tp.Traced:
+        return self._load(name, 0)
+
+    def ref(self, name: str, n: int) -> tp.Traced:
+        return self._load(name, int(n))
+
+    def _primitive(self, op: str, name: str, d: int, other: str | None = None, n_regs: int = 1) -> tp.Traced:
+        self.series(name)
+        if other is not None:
+            self.series(other)
+        first = self.tape.register()
+        for _ in range(n_regs - 1):  # an order's quantiles and rank: consecutive registers
+            self.tape.register()
+        self.stats.append((OPS[op], name, int(d), other or name, first.reg))
+        return first
+
+    _corr = Rolling._corr_of_moments  # from the traced covariances, not the full-panel kernel
+
+    def _sum(self, name: str, d: int) -> tp.Traced:
+        return self._primitive("sum", name, d)
+
+    def _cov(self, name: str, d: int, other: str) -> tp.Traced:
+        return self._primitive("cov", name, d, other)
+
+    def _max(self, name: str, d: int) -> tp.Traced:
+        return self._primitive("max", name, d)
+
+    def _min(self, name: str, d: int) -> tp.Traced:
+        return self._primitive("min", name, d)
+
+    def _idxmax(self, name: str, d: int) -> tp.Traced:
+        return self._primitive("idxmax", name, d)
+
+    def _idxmin(self, name: str, d: int) -> tp.Traced:
+        return self._primitive("idxmin", name, d)
+
+    def _slope(self, name: str, d: int) -> tp.Traced:
+        return self._primitive("slope", name, d)
+
+    def _order(self, name: str, d: int, qs: tuple[float, ...]) -> None:
+        if ("rank", name, d, ()) in self._memo:
+            return
+        if not set(qs) <= set(QUANTILES):
+            raise ValueError(f"the newest-bar path computes the quantiles {QUANTILES}, not {qs}")
+        first = self._primitive("order", name, d, n_regs=len(QUANTILES) + 1).reg
+        for k, q in enumerate(QUANTILES):
+            self._memo[("quantile", name, d, (q,))] = tp.Traced(self.tape, first + k)
+        self._memo[("rank", name, d, ())] = tp.Traced(self.tape, first + len(QUANTILES))
 
 
 class _Series:
-    """The whole trailing series of a :class:`NewestRolling`: what the derived series are built from."""
+    """The whole trailing series of a :class:`_Tracing`: what the derived series are built from."""
 
-    def __init__(self, ctx: NewestRolling) -> None:
+    def __init__(self, ctx: _Tracing) -> None:
         self._ctx = ctx
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def __getitem__(self, name: str) -> tp.Traced:
         return self._ctx.series(name)
 
 
-class NewestRolling(Rolling):
-    """:class:`Rolling` of the newest row only: ``r[name]``, ``r.ref`` and ``r.stat`` give (1, symbols)
-    arrays, and every primitive statistic the features read comes from one :func:`window_stats` call.
+def _filler(tape: tp.Tape) -> Callable[[int], np.ndarray]:
+    """A register file of ``width`` values for ``tape`` with its constants filled in."""
+    regs, values = tape.constants()
+    column = values[:, None]
 
-    ``NewestRolling.plan(run, derived, fields, n_rows)`` learns which primitives ``run(ctx)`` reads
-    (the formulas ask for the same ones whatever the data); ``NewestRolling(panels, derived, plan)``
-    then computes them all before the formulas run.
+    def registers(width: int) -> np.ndarray:
+        out = np.empty((tape.n_regs, width))
+        out[regs] = column
+        return out
+
+    return registers
+
+
+class NewestRolling:
+    """``NewestRolling(run, derived, fields)(tails)``: the features ``run(ctx)`` yields, for the last
+    row of every symbol, as a (features, symbols) array in the order of :attr:`names`.
+
+    ``run`` is traced once (the formulas ask for the same statistics whatever the data); ``tails``
+    maps each of ``fields`` to a (rows, symbols) array whose last row is the newest bar.
     """
 
-    def __init__(self, series: dict[str, np.ndarray], derived: dict[str, Callable[[Rolling], np.ndarray]],
-                 plan: list[tuple] | None = None) -> None:  # fmt: skip
-        super().__init__(series, derived)
-        self._whole = _Series(self)
-        self._asked: list[tuple] = []
-        self._plan = plan
-        if plan is not None:
-            self._compute(plan)
+    def __init__(self, run: Callable[[Rolling], Mapping[str, object]],
+                 derived: dict[str, Callable[[Rolling], np.ndarray]], fields: tuple[str, ...]) -> None:  # fmt: skip
+        ctx = _Tracing(fields, derived)
+        results = dict(run(ctx))
+        self.names = list(results)
+        self.fields = fields
+        self._out = np.array([ctx.tape._of(v).reg for v in results.values()], np.int64)
+        self._inputs = np.array([ctx.series(k).reg for k in fields], np.int64)
+        self._series_code, self._series_regs = ctx.series_tape.program(), _filler(ctx.series_tape)
+        self._code, self._regs = ctx.tape.program(), _filler(ctx.tape)
+        loads = [(reg.reg, ctx.series(name).reg, lag) for (name, lag), reg in ctx.loads.items()]
+        self._load_to, self._load_from, self._lag = (np.array(x, np.int64) for x in zip(*loads))
+        self._plan = np.array([(op, ctx.series(s).reg, ctx.series(o).reg, d, reg) for op, s, d, o, reg in ctx.stats],
+                              np.int64).reshape(-1, 5)  # fmt: skip
+        self._qs = np.array(QUANTILES, np.float64)
 
-    @classmethod
-    def plan(cls, run: Callable[[Rolling], object], derived: dict, fields: tuple[str, ...], n_rows: int) -> list[tuple]:
-        """The primitive statistics ``run`` reads, in order, found by running it once on placeholders."""
-        ctx = cls({k: np.ones((n_rows, 1)) for k in fields}, derived)
-        run(ctx)
-        return list(dict.fromkeys(ctx._asked))
-
-    def series(self, name: str) -> np.ndarray:
-        """The whole (rows, symbols) series ``name``, built on first use."""
-        if name not in self._series:
-            self._series[name] = np.asfortranarray(self._derived[name](self._whole), dtype=np.float64)
-        return self._series[name]
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.series(name)[-1:]
-
-    def ref(self, name: str, n: int) -> np.ndarray:
-        whole = self.series(name)
-        return whole[-1 - n : whole.shape[0] - n] if n < whole.shape[0] else np.full_like(whole[-1:], np.nan)
-
-    def _compute(self, plan: list[tuple]) -> None:
-        names = list(dict.fromkeys(n for _, name, _, args in plan for n in (name, *args) if isinstance(n, str)))
-        index = {n: i for i, n in enumerate(names)}
-        qs = sorted({q for op, _, _, args in plan if op == "order" for q in args[0]})
-        table, rows = [], 0
-        for op, name, d, args in plan:
-            table.append((OPS[op], index[name], index[args[0]] if op == "cov" else 0, d, rows))
-            rows += len(qs) + 1 if op == "order" else 1
-        stacked = np.stack([self.series(n).T for n in names])  # (series, symbols, rows): each window contiguous
-        out = window_stats(stacked, np.array(table, np.int64).reshape(-1, 5), np.array(qs, np.float64), rows)
-        for (op, name, d, args), row in zip(plan, (t[4] for t in table)):
-            if op != "order":
-                self._memo[(op, name, d, args)] = out[row : row + 1]
-                continue
-            for k, q in enumerate(qs):
-                self._memo[("quantile", name, d, (q,))] = out[row + k : row + k + 1]
-            self._memo[("rank", name, d, ())] = out[row + len(qs) : row + len(qs) + 1]
-
-    def _primitive(self, op: str, name: str, d: int, *args) -> np.ndarray:
-        key = (op, name, d, tuple(args))
-        if key not in self._memo:  # planning: note what is asked, answer with a placeholder
-            if self._plan is not None:
-                raise KeyError(f"statistic {key} is not in the plan: plan with the same formulas")
-            self._asked.append(key)
-            self.series(name)
-            if op == "cov":
-                self.series(args[0])
-            return np.full((1, self.series(name).shape[1]), np.nan)
-        return self._memo[key]
-
-    def _sum(self, name: str, d: int) -> np.ndarray:
-        return self._primitive("sum", name, d)
-
-    def _cov(self, name: str, d: int, other: str) -> np.ndarray:
-        return self._primitive("cov", name, d, other)
-
-    _corr = Rolling._corr_of_moments  # from the planned covariances, not the full-panel kernel
-
-    def _max(self, name: str, d: int) -> np.ndarray:
-        return self._primitive("max", name, d)
-
-    def _min(self, name: str, d: int) -> np.ndarray:
-        return self._primitive("min", name, d)
-
-    def _slope(self, name: str, d: int) -> np.ndarray:
-        return self._primitive("slope", name, d)
-
-    def _idxmax(self, name: str, d: int) -> np.ndarray:
-        return self._primitive("idxmax", name, d)
-
-    def _idxmin(self, name: str, d: int) -> np.ndarray:
-        return self._primitive("idxmin", name, d)
-
-    def _order(self, name: str, d: int, qs: tuple[float, ...]) -> None:
-        """Planning only (computed quantiles and ranks are in the memo already): one sorted window."""
-        if ("rank", name, d, ()) not in self._memo:
-            placeholder = self._primitive("order", name, d, qs)
-            self._memo[("rank", name, d, ())] = placeholder
-            for q in qs:
-                self._memo[("quantile", name, d, (q,))] = placeholder
+    def __call__(self, tails: Mapping[str, np.ndarray]) -> np.ndarray:
+        rows, m = tails[self.fields[0]].shape
+        series = self._series_regs(m * rows)
+        for reg, k in zip(self._inputs, self.fields):
+            series[reg].reshape(m, rows)[:] = tails[k].T
+        tp.run(self._series_code, series, rows)
+        series = series.reshape(-1, m, rows)  # (series, symbols, rows): each window contiguous
+        regs = self._regs(m)
+        at = rows - 1 - self._lag
+        regs[self._load_to] = np.where((at >= 0)[:, None], series[self._load_from, :, np.maximum(at, 0)], np.nan)
+        window_stats(series, self._plan, self._qs, regs)
+        tp.run(self._code, regs, 1)
+        return regs[self._out]

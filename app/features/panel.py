@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from app.features import rolling_kernels as kernels
+from app.features import tape
 from app.features.elementwise import divide_finite
 
 
@@ -62,6 +63,8 @@ class Layout:
 
 def shift(a: np.ndarray, n: int) -> np.ndarray:
     """``a`` delayed by ``n`` rows (``Ref(a, n)``): row t holds row t-n; NaN before the start."""
+    if isinstance(a, tape.Traced):  # the newest-bar path tracing the derived series
+        return a.tape.shift(a, n)
     out = np.full_like(a, np.nan)
     if n < a.shape[0]:
         out[n:] = a[: a.shape[0] - n]
@@ -79,6 +82,8 @@ def lead(a: np.ndarray, n: int) -> np.ndarray:
 def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den with NaN, not inf, where den is 0: one fused pass over two same-layout float64
     arrays (a panel or a column), numpy's broadcasting otherwise."""
+    if isinstance(num, tape.Traced) or isinstance(den, tape.Traced):  # the newest-bar path tracing formulas
+        return tape.safe_div(num, den)
     if _flat_pair(num, den):
         if num.flags.c_contiguous and den.flags.c_contiguous:
             return divide_finite(num.reshape(-1), den.reshape(-1)).reshape(num.shape)
@@ -108,7 +113,7 @@ class Rolling:
     A window is defined only when all its ``d`` values are (qlib's operators use
     ``min_periods=1``; here warm-up rows are NaN instead, so they can be masked explicitly). The
     statistics are the single-pass kernels of :mod:`app.features.rolling_kernels` (the newest-bar
-    path computes the last row's instead: :class:`app.features.newest_stats.NewestRolling`).
+    path traces the formulas and computes the last row's instead: :class:`app.features.newest_stats.NewestRolling`).
     """
 
     def __init__(self, series: dict[str, np.ndarray], derived: dict[str, Callable[[Rolling], np.ndarray]]) -> None:

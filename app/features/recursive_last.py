@@ -175,48 +175,49 @@ def atr_last(h: np.ndarray, l: np.ndarray, c: np.ndarray, start: np.ndarray, per
 
 
 @njit(cache=True)
-def _adx(h: np.ndarray, l: np.ndarray, c: np.ndarray, j: int, b: int, n: int, p: int) -> float:
-    """TA-Lib's ADX at the last row, from row ``b``: Wilder sums of +DM, -DM, TR, then of DX."""
-    plus, minus, tr, sum_dx, adx = 0.0, 0.0, 0.0, 0.0, 0.0
-    for i in range(b + 1, n):
-        up, down = h[i, j] - h[i - 1, j], l[i - 1, j] - l[i, j]
-        if i >= b + p:
-            minus -= minus / p
-            plus -= plus / p
-        if down > 0 and up < down:
-            minus += down
-        elif up > 0 and up > down:
-            plus += up
-        if i < b + p:
-            tr += _true_range(h, l, c, i, j)
-            continue
-        tr = tr - (tr / p) + _true_range(h, l, c, i, j)
-        dx, has_dx = 0.0, False
-        if not (-ZERO < tr < ZERO):
-            mdi, pdi = 100.0 * (minus / tr), 100.0 * (plus / tr)
-            total = mdi + pdi
-            if not (-ZERO < total < ZERO):
-                dx, has_dx = 100.0 * (abs(mdi - pdi) / total), True
-        if i < b + 2 * p:
-            sum_dx += dx
-            if i == b + 2 * p - 1:
-                adx = sum_dx / p
-        elif has_dx:
-            adx = ((adx * (p - 1)) + dx) / p
-    return adx
-
-
-@njit(cache=True)
 def adx_last(h: np.ndarray, l: np.ndarray, c: np.ndarray, start: np.ndarray, periods: np.ndarray,
              bars: np.ndarray) -> np.ndarray:  # fmt: skip
-    """(periods, symbols) newest ADX."""
+    """(periods, symbols) newest ADX: TA-Lib's Wilder sums of +DM, -DM and TR from each column's first
+    row, then of DX (seeded with the mean of the first ``p``)."""
     n, m = c.shape
     out = np.full((len(periods), m), np.nan)
-    for j in range(m):
-        for r in range(len(periods)):
-            b, p = _from(start, j, n, bars[r]), periods[r]
-            if b >= 0 and n - 1 >= b + 2 * p - 1:
-                out[r, j] = _adx(h, l, c, j, b, n, p)
+    plus, minus, tr, sum_dx, adx = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m)
+    b = np.empty(m, np.int64)
+    for r in range(len(periods)):
+        p = periods[r]
+        for a in (plus, minus, tr, sum_dx, adx):
+            a[:] = 0.0
+        for i in range(_begin(start, n, bars[r], 2 * p, b) + 1, n):
+            for j in range(m):
+                if b[j] < 0 or i <= b[j]:
+                    continue
+                up, down = h[i, j] - h[i - 1, j], l[i - 1, j] - l[i, j]
+                if i >= b[j] + p:
+                    minus[j] -= minus[j] / p
+                    plus[j] -= plus[j] / p
+                if down > 0 and up < down:
+                    minus[j] += down
+                elif up > 0 and up > down:
+                    plus[j] += up
+                if i < b[j] + p:
+                    tr[j] += _true_range(h, l, c, i, j)
+                    continue
+                tr[j] = tr[j] - (tr[j] / p) + _true_range(h, l, c, i, j)
+                dx, has_dx = 0.0, False
+                if not (-ZERO < tr[j] < ZERO):
+                    mdi, pdi = 100.0 * (minus[j] / tr[j]), 100.0 * (plus[j] / tr[j])
+                    total = mdi + pdi
+                    if not (-ZERO < total < ZERO):
+                        dx, has_dx = 100.0 * (abs(mdi - pdi) / total), True
+                if i < b[j] + 2 * p:
+                    sum_dx[j] += dx
+                    if i == b[j] + 2 * p - 1:
+                        adx[j] = sum_dx[j] / p
+                elif has_dx:
+                    adx[j] = ((adx[j] * (p - 1)) + dx) / p
+        for j in range(m):
+            if b[j] >= 0:
+                out[r, j] = adx[j]
     return out
 
 
