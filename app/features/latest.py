@@ -32,7 +32,7 @@ from app.features.alpha import DERIVED, rolled_features
 from app.features.feature_compute import calendar_columns, feature_names, session_days, validate_features, warmup_bars
 from app.features.feature_config import FeaturesConfig
 from app.features.indicators import scale_free_companions
-from app.features.newest_indicators import newest_indicators
+from app.features.newest_indicators import newest_indicators, windowed_tiers
 from app.features.newest_stats import NewestRolling
 from app.features.panel import Rolling
 from app.features.warmup import DEFAULT_RTOL, recursive_bars
@@ -52,6 +52,7 @@ class NewestFeatures:
         self.tail_bars = warmup_bars(self.cfg) + 1
         self.buffer_bars = max(self.tail_bars, warmup_bars(self.cfg, rtol) + 1)
         self._bars = recursive_bars(self.cfg.indicators, rtol)
+        self._tiers = windowed_tiers(self.cfg.indicators, self.tail_bars)
         self._rolling = NewestRolling(self._rolled, DERIVED, FIELDS)
 
     def _rolled(self, ctx: Rolling) -> dict[str, np.ndarray]:
@@ -67,7 +68,7 @@ class NewestFeatures:
         n_bars, n_sym = data["close"].shape
         if len(ts) != n_sym:
             raise DataError(f"{len(ts)} timestamps for {n_sym} symbols", "give one newest ts per panel column")
-        feats = newest_indicators(data, self.cfg.indicators, self.tail_bars, self._bars)
+        feats = newest_indicators(data, self.cfg.indicators, self.tail_bars, self._bars, self._tiers)
         feats.update(scale_free_companions(feats, data["close"][-1], self.cfg))
         tail = {k: v[-self.tail_bars :] for k, v in data.items()}
         feats.update(zip(self._rolling.names, self._rolling(tail)))

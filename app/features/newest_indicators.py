@@ -33,22 +33,40 @@ def _per_symbol(data: dict[str, np.ndarray], cfg: IndicatorConfig, groups: froze
             out.setdefault(name, np.empty(data["close"].shape[1]))[j] = values[-1]
 
 
-def _end_to_end(data: dict[str, np.ndarray], cfg: IndicatorConfig, cols: np.ndarray, rows: int,
-                out: dict[str, np.ndarray]) -> None:  # fmt: skip
-    """Newest windowed values of the symbols ``cols`` (tails without NaN) from one call per indicator."""
-    cols = cols[np.argsort(np.nanmax(data["high"][-rows:, cols], axis=0), kind="stable")]
-    arrays = (np.ascontiguousarray(data[k][-rows:, cols].T).reshape(-1) for k in FIELDS)
-    ends = np.arange(1, len(cols) + 1) * rows - 1
-    for name, values in ta_indicators(*arrays, cfg, WINDOWED).items():
-        out.setdefault(name, np.empty(data["close"].shape[1]))[cols] = values[ends]
+def windowed_tiers(cfg: IndicatorConfig, tail_bars: int) -> list[tuple[int, frozenset[str]]]:
+    """The windowed indicators in two tiers of trailing rows, each holding every look-back of its
+    indicators (TA-Lib's own, read from its leading NaN): TA-Lib's cost grows with the rows it
+    reads (CCI's with rows x period), and all but the longest SMA need a third of the tail."""
+    ramp = np.linspace(100.0, 200.0, tail_bars)
+    rows = {g: 1 + max(int(np.isnan(v).sum()) for v in ta_indicators(ramp, ramp + 1, ramp - 1, ramp, ramp, cfg,
+                                                                        frozenset({g})).values())
+            for g in WINDOWED}  # fmt: skip
+    short = frozenset(g for g, r in rows.items() if r <= tail_bars // 2)
+    tiers = [(max((rows[g] for g in short), default=0), short), (tail_bars, frozenset(rows) - short)]
+    return [(r, groups) for r, groups in tiers if groups]
+
+
+def _end_to_end(data: dict[str, np.ndarray], cfg: IndicatorConfig, cols: np.ndarray,
+                tiers: list[tuple[int, frozenset[str]]], out: dict[str, np.ndarray]) -> None:  # fmt: skip
+    """Newest windowed values of the symbols ``cols`` (tails without NaN) from one call per indicator,
+    each tier on its own trailing rows."""
+    tail = max(rows for rows, _ in tiers)
+    cols = cols[np.argsort(np.nanmax(data["high"][-tail:, cols], axis=0), kind="stable")]
+    for rows, groups in tiers:
+        arrays = (np.ascontiguousarray(data[k][-rows:, cols].T).reshape(-1) for k in FIELDS)
+        ends = np.arange(1, len(cols) + 1) * rows - 1
+        for name, values in ta_indicators(*arrays, cfg, groups).items():
+            out.setdefault(name, np.empty(data["close"].shape[1]))[cols] = values[ends]
 
 
 def newest_indicators(data: dict[str, np.ndarray], cfg: IndicatorConfig, tail_bars: int,
-                      bars: dict[str, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+                      bars: dict[str, int] | None = None,
+                      tiers: list[tuple[int, frozenset[str]]] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """Newest value of every TA-Lib column of the (bars, symbols) panels ``data``: the recursive ones
     from the last ``bars[column]`` rows (:func:`app.features.warmup.recursive_bars`; default: all),
     ``obv`` from all, the windowed ones from the last ``tail_bars``, which must hold each one's
-    look-back (``warmup_bars(cfg) + 1`` does: it is the longest run of leading NaN of any feature)."""
+    look-back (``warmup_bars(cfg) + 1`` does: it is the longest run of leading NaN of any feature),
+    in the :func:`windowed_tiers` of ``tail_bars`` (computed here when not given)."""
     n_bars, n_sym = data["close"].shape
     start = starts(*(data[k] for k in ("high", "low", "close", "volume")))
     out = recursive_columns(data, cfg, start, bars)
@@ -58,6 +76,6 @@ def newest_indicators(data: dict[str, np.ndarray], cfg: IndicatorConfig, tail_ba
     if rows < tail_bars:  # a buffer shorter than a look-back: end to end, a window would reach the tail before
         clean[:] = False
     if clean.any():
-        _end_to_end(data, cfg, np.flatnonzero(clean), rows, out)
+        _end_to_end(data, cfg, np.flatnonzero(clean), tiers or windowed_tiers(cfg, rows), out)
     _per_symbol(data, cfg, WINDOWED, np.flatnonzero(~clean), rows, out)
     return out

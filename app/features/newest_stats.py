@@ -204,14 +204,18 @@ class _Series:
 
 
 def _filler(tape: tp.Tape) -> Callable[[int], np.ndarray]:
-    """A register file of ``width`` values for ``tape`` with its constants filled in."""
+    """The register file of ``width`` values for ``tape``, its constants filled in: one per width,
+    kept from call to call (a fresh one is the better part of a megabyte for every call to fault in
+    and scatter over the cache)."""
     regs, values = tape.constants()
-    column = values[:, None]
+    files: dict[int, np.ndarray] = {}
 
     def registers(width: int) -> np.ndarray:
-        out = np.empty((tape.n_regs, width))
-        out[regs] = column
-        return out
+        if width not in files:
+            files.clear()
+            files[width] = np.empty((tape.n_regs, width))
+            files[width][regs] = values[:, None]
+        return files[width]
 
     return registers
 
@@ -221,7 +225,8 @@ class NewestRolling:
     row of every symbol, as a (features, symbols) array in the order of :attr:`names`.
 
     ``run`` is traced once (the formulas ask for the same statistics whatever the data); ``tails``
-    maps each of ``fields`` to a (rows, symbols) array whose last row is the newest bar.
+    maps each of ``fields`` to a (rows, symbols) array whose last row is the newest bar. The register
+    files are kept between calls: one call at a time per instance.
     """
 
     def __init__(self, run: Callable[[Rolling], Mapping[str, object]],

@@ -195,10 +195,9 @@ def adx_last(h: np.ndarray, l: np.ndarray, c: np.ndarray, start: np.ndarray, per
                 if i >= b[j] + p:
                     minus[j] -= minus[j] / p
                     plus[j] -= plus[j] / p
-                if down > 0 and up < down:
-                    minus[j] += down
-                elif up > 0 and up > down:
-                    plus[j] += up
+                # +DM or -DM (never both); selects, not branches: a random walk's moves defeat prediction
+                minus[j] += down if (down > 0) & (up < down) else 0.0
+                plus[j] += up if (up > 0) & (up > down) else 0.0
                 if i < b[j] + p:
                     tr[j] += _true_range(h, l, c, i, j)
                     continue
