@@ -235,7 +235,7 @@ class NewestRolling:
         results = dict(run(ctx))
         self.names = list(results)
         self.fields = fields
-        self._out = np.array([ctx.tape._of(v).reg for v in results.values()], np.int64)
+        self._out = np.array([ctx.tape.traced(v).reg for v in results.values()], np.int64)
         self._inputs = np.array([ctx.series(k).reg for k in fields], np.int64)
         self._series_code, self._series_regs = ctx.series_tape.program(), _filler(ctx.series_tape)
         self._code, self._regs = ctx.tape.program(), _filler(ctx.tape)

@@ -121,7 +121,7 @@ class Tape:
         return Traced(self, self.consts[key])
 
     def emit(self, op: int, *args: Traced | float) -> Traced:
-        regs = [self._of(a).reg for a in args] + [0] * (3 - len(args))
+        regs = [self.traced(a).reg for a in args] + [0] * (3 - len(args))
         out = self.register()
         self.code.append((op, out.reg, *regs))
         return out
@@ -131,7 +131,8 @@ class Tape:
         self.code.append((SHIFT, out.reg, a.reg, int(lag), 0))
         return out
 
-    def _of(self, value: Traced | float) -> Traced:
+    def traced(self, value: Traced | float) -> Traced:
+        """``value`` as a register of this tape (a number becomes a constant)."""
         if isinstance(value, Traced):
             if value.tape is not self:
                 raise ValueError("a traced value of another tape")
