@@ -9,8 +9,9 @@ symbols in a few calls rather than some per symbol:
   for all symbols at once (:mod:`app.features.recursive_last`);
 * the other indicators from the last ``warmup_bars(cfg) + 1`` bars, which hold their whole window,
   with one TA-Lib call over every symbol's tail (:mod:`app.features.newest_indicators`);
-* every rolling feature (Alpha158, returns, volatility, volume z) from the same tail, its
-  statistics in one kernel call (:mod:`app.features.newest_stats`);
+* every rolling feature (Alpha158, returns, volatility, volume z) from the same tail, and the
+  indicators' unit-free companions (``close_sma_*``, ``bb_pos``...), as one traced program of
+  compiled calls (:mod:`app.features.newest_stats`);
 * calendar fields from the newest ``ts``.
 
 The buffers are (bars, symbols) panels, oldest row first, newest bar in the last row; a symbol with
@@ -53,13 +54,16 @@ class NewestFeatures:
         self.buffer_bars = max(self.tail_bars, warmup_bars(self.cfg, rtol) + 1)
         self._bars = recursive_bars(self.cfg.indicators, rtol)
         self._tiers = windowed_tiers(self.cfg.indicators, self.tail_bars)
-        self._rolling = NewestRolling(self._rolled, DERIVED, FIELDS)
+        self._rolling = NewestRolling(self._traced, DERIVED, FIELDS)
         at = {name: i for i, name in enumerate(self.names)}
         self._rolled_rows = np.array([at[name] for name in self._rolling.names], np.int64)
         self._other_rows = [(at[name], name) for name in self.names if name not in set(self._rolling.names)]
 
-    def _rolled(self, ctx: Rolling) -> dict[str, np.ndarray]:
-        return dict(rolled_features(ctx, self.cfg))
+    def _traced(self, ctx: Rolling) -> dict[str, np.ndarray]:
+        """What the tape computes: every rolling feature, and the indicators' unit-free companions
+        from the newest indicator values (inputs of each call)."""
+        indicators = _Inputs(ctx)
+        return dict(rolled_features(ctx, self.cfg)) | scale_free_companions(indicators, ctx["close"], self.cfg)
 
     def __call__(self, panels: Mapping[str, np.ndarray], ts: np.ndarray) -> np.ndarray:
         """Features (float64, NaN where undefined) of the last row of every column of ``panels``.
@@ -72,14 +76,23 @@ class NewestFeatures:
         if len(ts) != n_sym:
             raise DataError(f"{len(ts)} timestamps for {n_sym} symbols", "give one newest ts per panel column")
         feats = newest_indicators(data, self.cfg.indicators, self.tail_bars, self._bars, self._tiers)
-        feats.update(scale_free_companions(feats, data["close"][-1], self.cfg))
         feats.update(calendar_columns(np.asarray(ts, np.int64), list(self.cfg.calendar)))
         out = np.empty((len(self.names), n_sym))  # (features, symbols): each feature's row is contiguous
-        out[self._rolled_rows] = self._rolling({k: v[-self.tail_bars :] for k, v in data.items()})
+        out[self._rolled_rows] = self._rolling({k: v[-self.tail_bars :] for k, v in data.items()}, feats)
         for row, name in self._other_rows:
             out[row] = feats[name]
         out[np.isinf(out)] = np.nan
         return np.ascontiguousarray(out.T)
+
+
+class _Inputs:
+    """The newest indicator values as the traced formulas read them: ``ind[name]`` is an input."""
+
+    def __init__(self, ctx: Rolling) -> None:
+        self._ctx = ctx
+
+    def __getitem__(self, name: str):
+        return self._ctx.value(name)  # type: ignore[attr-defined]
 
 
 def trailing_panels(bars: pa.Table, n_bars: int, session_bound: bool = False,

@@ -129,6 +129,7 @@ class _Tracing(Rolling):
         self.series_tape, self.tape = tp.Tape(), tp.Tape()
         self._series = {k: self.series_tape.register() for k in fields}
         self.loads: dict[tuple[str, int], tp.Traced] = {}  # (series, lag) -> formula register
+        self.values: dict[str, tp.Traced] = {}  # values the caller computed (the newest indicators)
         self.stats: list[tuple[int, str, int, str, int]] = []  # (op, series, d, other, first register)
         self._whole = _Series(self)
 
@@ -145,6 +146,12 @@ class _Tracing(Rolling):
 
     def __getitem__(self, name: str) -> tp.Traced:
         return self._load(name, 0)
+
+    def value(self, name: str) -> tp.Traced:
+        """A formula input the caller passes to each call by ``name`` (one value per symbol)."""
+        if name not in self.values:
+            self.values[name] = self.tape.register()
+        return self.values[name]
 
     def ref(self, name: str, n: int) -> tp.Traced:
         return self._load(name, int(n))
@@ -221,11 +228,12 @@ def _filler(tape: tp.Tape) -> Callable[[int], np.ndarray]:
 
 
 class NewestRolling:
-    """``NewestRolling(run, derived, fields)(tails)``: the features ``run(ctx)`` yields, for the last
-    row of every symbol, as a (features, symbols) array in the order of :attr:`names`.
+    """``NewestRolling(run, derived, fields)(tails, values)``: the features ``run(ctx)`` yields, for the
+    last row of every symbol, as a (features, symbols) array in the order of :attr:`names`.
 
     ``run`` is traced once (the formulas ask for the same statistics whatever the data); ``tails``
-    maps each of ``fields`` to a (rows, symbols) array whose last row is the newest bar. The register
+    maps each of ``fields`` to a (rows, symbols) array whose last row is the newest bar; ``values``
+    holds one array of symbols for each name the formulas read with ``ctx.value(name)``. The register
     files are kept between calls: one call at a time per instance.
     """
 
@@ -239,13 +247,14 @@ class NewestRolling:
         self._inputs = np.array([ctx.series(k).reg for k in fields], np.int64)
         self._series_code, self._series_regs = ctx.series_tape.program(), _filler(ctx.series_tape)
         self._code, self._regs = ctx.tape.program(), _filler(ctx.tape)
+        self._values = [(reg.reg, name) for name, reg in ctx.values.items()]
         loads = [(reg.reg, ctx.series(name).reg, lag) for (name, lag), reg in ctx.loads.items()]
         self._load_to, self._load_from, self._lag = (np.array(x, np.int64) for x in zip(*loads))
         self._plan = np.array([(op, ctx.series(s).reg, ctx.series(o).reg, d, reg) for op, s, d, o, reg in ctx.stats],
                               np.int64).reshape(-1, 5)  # fmt: skip
         self._qs = np.array(QUANTILES, np.float64)
 
-    def __call__(self, tails: Mapping[str, np.ndarray]) -> np.ndarray:
+    def __call__(self, tails: Mapping[str, np.ndarray], values: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         rows, m = tails[self.fields[0]].shape
         series = self._series_regs(m * rows)
         for reg, k in zip(self._inputs, self.fields):
@@ -255,6 +264,8 @@ class NewestRolling:
         regs = self._regs(m)
         at = rows - 1 - self._lag
         regs[self._load_to] = np.where((at >= 0)[:, None], series[self._load_from, :, np.maximum(at, 0)], np.nan)
+        for reg, name in self._values:
+            regs[reg] = values[name]  # type: ignore[index]
         window_stats(series, self._plan, self._qs, regs)
         tp.run(self._code, regs, 1)
         return regs[self._out]
