@@ -174,6 +174,9 @@ class Traced:
             return self.tape.emit(WHERE, *args)
         return NotImplemented
 
+    def __bool__(self) -> bool:
+        raise TypeError("a traced value has no truth value while tracing: use np.where, np.maximum or np.minimum")
+
     def astype(self, dtype, copy: bool = True) -> Traced:
         """Comparisons already give 1.0/0.0: a float64 cast changes nothing."""
         if np.dtype(dtype) != np.float64:

@@ -81,6 +81,8 @@ def test_tracing_refuses_what_it_cannot_replay():
         a.astype(np.int32)
     with pytest.raises(TypeError):
         np.cumsum(a)  # not an elementwise instruction: numpy refuses, nothing is recorded wrongly
+    with pytest.raises(TypeError, match="no truth value"):
+        max(a, 0.0)  # a Python branch would trace one side only
 
 
 def test_the_derived_series_traced_equal_numpys():
