@@ -57,13 +57,14 @@ class NewestFeatures:
         self._rolling = NewestRolling(self._traced, DERIVED, FIELDS)
         at = {name: i for i, name in enumerate(self.names)}
         self._rolled_rows = np.array([at[name] for name in self._rolling.names], np.int64)
-        self._other_rows = [(at[name], name) for name in self.names if name not in set(self._rolling.names)]
+        traced = set(self._rolling.names)
+        self._other_rows = [(at[name], name) for name in self.names if name not in traced]
 
     def _traced(self, ctx: Rolling) -> dict[str, np.ndarray]:
         """What the tape computes: every rolling feature, and the indicators' unit-free companions
         from the newest indicator values (inputs of each call)."""
-        indicators = _Inputs(ctx)
-        return dict(rolled_features(ctx, self.cfg)) | scale_free_companions(indicators, ctx["close"], self.cfg)
+        companions = scale_free_companions(ctx.inputs, ctx["close"], self.cfg)  # type: ignore[attr-defined]
+        return dict(rolled_features(ctx, self.cfg)) | companions
 
     def __call__(self, panels: Mapping[str, np.ndarray], ts: np.ndarray) -> np.ndarray:
         """Features (float64, NaN where undefined) of the last row of every column of ``panels``.
@@ -83,16 +84,6 @@ class NewestFeatures:
             out[row] = feats[name]
         out[np.isinf(out)] = np.nan
         return np.ascontiguousarray(out.T)
-
-
-class _Inputs:
-    """The newest indicator values as the traced formulas read them: ``ind[name]`` is an input."""
-
-    def __init__(self, ctx: Rolling) -> None:
-        self._ctx = ctx
-
-    def __getitem__(self, name: str):
-        return self._ctx.value(name)  # type: ignore[attr-defined]
 
 
 def trailing_panels(bars: pa.Table, n_bars: int, session_bound: bool = False,

@@ -131,7 +131,8 @@ class _Tracing(Rolling):
         self.loads: dict[tuple[str, int], tp.Traced] = {}  # (series, lag) -> formula register
         self.values: dict[str, tp.Traced] = {}  # values the caller computed (the newest indicators)
         self.stats: list[tuple[int, str, int, str, int]] = []  # (op, series, d, other, first register)
-        self._whole = _Series(self)
+        self._whole = _Lookup(self.series)  # what the derived series are built from
+        self.inputs = _Lookup(self.value)  # ``ctx.inputs[name]``: a formula input, as a mapping
 
     def series(self, name: str) -> tp.Traced:
         if name not in self._series:
@@ -200,14 +201,14 @@ class _Tracing(Rolling):
         self._memo[("rank", name, d, ())] = tp.Traced(self.tape, first + len(QUANTILES))
 
 
-class _Series:
-    """The whole trailing series of a :class:`_Tracing`: what the derived series are built from."""
+class _Lookup:
+    """``lookup[name]`` is ``fn(name)``: a :class:`_Tracing`'s series or inputs where formulas index a mapping."""
 
-    def __init__(self, ctx: _Tracing) -> None:
-        self._ctx = ctx
+    def __init__(self, fn: Callable[[str], tp.Traced]) -> None:
+        self._fn = fn
 
     def __getitem__(self, name: str) -> tp.Traced:
-        return self._ctx.series(name)
+        return self._fn(name)
 
 
 def _filler(tape: tp.Tape) -> Callable[[int], np.ndarray]:
@@ -233,7 +234,7 @@ class NewestRolling:
 
     ``run`` is traced once (the formulas ask for the same statistics whatever the data); ``tails``
     maps each of ``fields`` to a (rows, symbols) array whose last row is the newest bar; ``values``
-    holds one array of symbols for each name the formulas read with ``ctx.value(name)``. The register
+    holds one array of symbols for each name the formulas read with ``ctx.inputs[name]``. The register
     files are kept between calls: one call at a time per instance.
     """
 

@@ -151,6 +151,13 @@ class Tape:
         return regs, np.array([float.fromhex(k) for k in self.consts], np.float64)
 
 
+def _operator(op: int, reflected: bool = False):
+    """``Traced.__add__`` and the others: one instruction, operands in order (swapped when reflected)."""
+    if reflected:
+        return lambda self, other: self.tape.emit(op, other, self)
+    return lambda self, other: self.tape.emit(op, self, other)
+
+
 class Traced:
     """A value of a formula being traced: arithmetic and numpy's ufuncs on it append to its tape."""
 
@@ -183,41 +190,17 @@ class Traced:
             raise TypeError(f"a traced value is float64, not {np.dtype(dtype)}")
         return self
 
-    def __add__(self, o):
-        return self.tape.emit(ADD, self, o)
-
-    def __radd__(self, o):
-        return self.tape.emit(ADD, o, self)
-
-    def __sub__(self, o):
-        return self.tape.emit(SUB, self, o)
-
-    def __rsub__(self, o):
-        return self.tape.emit(SUB, o, self)
-
-    def __mul__(self, o):
-        return self.tape.emit(MUL, self, o)
-
-    def __rmul__(self, o):
-        return self.tape.emit(MUL, o, self)
-
-    def __truediv__(self, o):
-        return self.tape.emit(DIV, self, o)
-
-    def __rtruediv__(self, o):
-        return self.tape.emit(DIV, o, self)
-
     def __pow__(self, o):
         return self.tape.emit(MUL, self, self) if o == 2 else self.tape.emit(POW, self, o)  # numpy squares exactly
 
     def __neg__(self):
         return self.tape.emit(NEG, self)
 
-    def __gt__(self, o):
-        return self.tape.emit(GT, self, o)
-
-    def __lt__(self, o):
-        return self.tape.emit(LT, self, o)
+    __add__, __radd__ = _operator(ADD), _operator(ADD, reflected=True)
+    __sub__, __rsub__ = _operator(SUB), _operator(SUB, reflected=True)
+    __mul__, __rmul__ = _operator(MUL), _operator(MUL, reflected=True)
+    __truediv__, __rtruediv__ = _operator(DIV), _operator(DIV, reflected=True)
+    __gt__, __lt__ = _operator(GT), _operator(LT)
 
 
 def safe_div(num: Traced | float, den: Traced | float) -> Traced:
